@@ -1,0 +1,35 @@
+"""Alerts: their states, kinds and the events of their audit trail."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+UNRESOLVED = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
+
+
+class AlertKind(StrEnum):
+    BREACH = "breach"  #: a KPI value breached its rule
+    EXECUTION_FAILURE = "execution_failure"  #: a KPI failed N times in a row
+    SYSTEM = "system"  #: self-monitoring (health), not tied to a KPI
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+
+
+class AlertEventType(StrEnum):
+    OPENED = "opened"
+    RETRIGGERED = "retriggered"
+    ESCALATED = "escalated"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    NOTIFIED = "notified"
+    DELIVERY_FAILED = "delivery_failed"

@@ -1,0 +1,41 @@
+"""The small, typed error tree of the application.
+
+Retry decisions key on the branch: a `TransientError` may succeed when tried again (a dropped connection, a
+deadlock, a throttled service), a `PermanentError` never will (bad configuration, invalid input, a missing
+row). Leaves keep the data that identifies what failed and build their own message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class MonitoringGridError(Exception):
+    """Root of every error this application raises on purpose."""
+
+
+class TransientError(MonitoringGridError):
+    """A failure that may go away when the operation is retried."""
+
+
+class PermanentError(MonitoringGridError):
+    """A failure that retrying cannot fix."""
+
+
+class SettingsError(PermanentError, ValueError):
+    """One or more settings are missing or invalid; `problems` lists each, naming the setting."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(f"invalid settings ({len(self.problems)}):\n{lines}")
+
+
+class UnsupportedDatabaseError(PermanentError, ValueError):
+    """A connection URL names a database this application does not support."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(
+            f"unsupported database URL {url!r}: use sqlite:///PATH, postgresql://... or mssql+pyodbc://..."
+        )
