@@ -1,0 +1,149 @@
+"""Engines for the three supported databases, each configured the way this application needs it.
+
+- SQLite (the embedded default): WAL, foreign keys on, a busy timeout, and `BEGIN IMMEDIATE` transactions so
+  that concurrent claims serialise instead of failing on a lock upgrade.
+- PostgreSQL through psycopg 3 (`postgresql://` URLs are routed to it).
+- SQL Server / Azure SQL through `mssql+pyodbc`. Without a user and password in the URL, every new connection
+  gets a fresh Entra ID access token from azure-identity, passed to the ODBC driver as a connection attribute
+  in a `do_connect` hook. pyodbc is imported only when such an engine is built, so the app imports (and runs
+  on SQLite or PostgreSQL) on hosts without libodbc.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from shared.errors import UnsupportedDatabaseError
+
+SQLITE_BUSY_TIMEOUT_S = 30
+POSTGRES_CONNECT_TIMEOUT_S = 10
+#: SQL_COPT_SS_ACCESS_TOKEN: the ODBC pre-connect attribute that carries an Entra ID access token.
+SQL_COPT_SS_ACCESS_TOKEN = 1256
+AZURE_SQL_SCOPE = "https://database.windows.net/.default"
+_TRUSTED_CONNECTION = re.compile(r"(?i)(^|;)\s*Trusted_Connection\s*=[^;]*")
+
+
+class AccessToken(Protocol):
+    @property
+    def token(self) -> str: ...
+
+
+class TokenCredential(Protocol):
+    """What azure-identity credentials offer: `get_token(scope)` with caching until near expiry."""
+
+    def get_token(
+        self, *scopes: str, claims: str | None = None, tenant_id: str | None = None, **kwargs: Any
+    ) -> AccessToken: ...
+
+
+def create_monitoring_engine(url: str, *, credential: TokenCredential | None = None) -> Engine:
+    """An engine for `url`; `credential` overrides the default Azure credential for SQL Server tokens."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        return _postgresql_engine(parsed)
+    if backend == "mssql":
+        return _mssql_engine(parsed, credential)
+    raise UnsupportedDatabaseError(parsed.render_as_string(hide_password=True))
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_immediate)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Take transaction control from the sqlite3 module; `_begin_immediate` issues BEGIN itself.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgresql_engine(url: URL) -> Engine:
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, "application_name": "monitoringgrid"},
+    )
+
+
+def _mssql_engine(url: URL, credential: TokenCredential | None) -> Engine:
+    import pyodbc
+
+    # Only SQLAlchemy pools connections: a pooled ODBC connection would outlive its access token.
+    pyodbc.pooling = False
+    engine = create_engine(url, pool_pre_ping=True)
+    if uses_token_authentication(url):
+        event.listen(engine, "do_connect", AccessTokenHook(credential or default_credential()))
+    return engine
+
+
+def uses_token_authentication(url: URL) -> bool:
+    """True when the URL carries no SQL login and no explicit ODBC authentication mode."""
+    query = {key.lower(): str(value).lower() for key, value in url.query.items()}
+    explicit = "authentication" in query or "uid=" in query.get("odbc_connect", "")
+    return not url.username and not url.password and not explicit
+
+
+def default_credential() -> TokenCredential:
+    """azure-identity's default chain; in Azure it uses the managed identity named by AZURE_CLIENT_ID."""
+    from azure.identity import DefaultAzureCredential
+
+    from shared.settings import get_settings
+
+    client_id = get_settings().azure_client_id
+    credential: TokenCredential = DefaultAzureCredential(managed_identity_client_id=client_id)
+    return credential
+
+
+def access_token_struct(token: str) -> bytes:
+    """The ODBC access-token structure: a 4-byte little-endian byte length, then the UTF-16-LE token."""
+    raw = token.encode("utf-16-le")
+    return struct.pack(f"<I{len(raw)}s", len(raw), raw)
+
+
+def strip_trusted_connection(connection_string: str) -> str:
+    """Remove `Trusted_Connection=...`: the driver refuses it together with an access token."""
+    return _TRUSTED_CONNECTION.sub("", connection_string).strip(";")
+
+
+class AccessTokenHook:
+    """A `do_connect` listener that authenticates each new connection with a fresh access token."""
+
+    def __init__(self, credential: TokenCredential) -> None:
+        self.credential = credential
+
+    def __call__(self, _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        if cargs and isinstance(cargs[0], str):
+            cargs[0] = strip_trusted_connection(cargs[0])
+        attrs = dict(cparams.get("attrs_before") or {})
+        attrs[SQL_COPT_SS_ACCESS_TOKEN] = access_token_struct(
+            self.credential.get_token(AZURE_SQL_SCOPE).token
+        )
+        cparams["attrs_before"] = attrs
