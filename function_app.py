@@ -1,0 +1,11 @@
+"""The Azure Functions app: built from the blueprints in `shared.triggers`, nothing else.
+
+Importing this module must do no I/O and read no setting: an import error hides every function of the app.
+"""
+
+import azure.functions as func
+
+from shared.triggers import health
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(health.bp)

@@ -1,0 +1,1 @@
+"""Blueprints of the function app: thin handlers that parse input and call one service."""
