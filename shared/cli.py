@@ -1,0 +1,134 @@
+"""`mgrid`: the operator's command line (also `python -m shared.cli`).
+
+Listings take `--json` and then print one JSON document on stdout; errors go to stderr with a non-zero exit
+code (2 for invalid settings or usage, 1 for everything else). A `local.settings.json` in the working
+directory (or `--settings-file`) supplies settings the environment does not set, as Core Tools does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared import local_settings, runtime
+from shared.db import migrate
+from shared.domain.health import HealthStatus
+from shared.errors import MonitoringGridError, SettingsError
+from shared.services.health import check_health
+from shared.settings import effective_values, get_settings, mask_secret
+
+log = logging.getLogger("mgrid.cli")
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        _load_local_settings(args.settings_file)
+        logging.basicConfig(level=_log_level(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        command: Command = args.command
+        return command(args)
+    except SettingsError as error:
+        print(f"mgrid: {error}", file=sys.stderr)
+        return 2
+    except (MonitoringGridError, SQLAlchemyError) as error:
+        print(f"mgrid: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    finally:
+        runtime.reset()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mgrid", description="MonitoringGrid operator commands.")
+    parser.add_argument(
+        "--settings-file", type=Path, help="local settings JSON (default: ./local.settings.json)"
+    )
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{db,settings,health}")
+
+    db = groups.add_parser("db", help="the monitoring database schema").add_subparsers(required=True)
+    up = db.add_parser("upgrade", help="apply migrations up to a revision (default: head)")
+    up.add_argument("--revision", default="head")
+    up.set_defaults(command=_db_upgrade)
+    down = db.add_parser("downgrade", help="revert migrations down to a revision ('base' drops everything)")
+    down.add_argument("revision")
+    down.set_defaults(command=_db_downgrade)
+    _with_json(
+        db.add_parser("current", help="the schema revision of the database and of the code"), _db_current
+    )
+
+    settings = groups.add_parser("settings", help="effective settings").add_subparsers(required=True)
+    _with_json(settings.add_parser("show", help="every setting's effective value, secrets masked"), _show)
+
+    _with_json(groups.add_parser("health", help="run the health checks (the JSON of /api/health)"), _health)
+    return parser
+
+
+def _with_json(parser: argparse.ArgumentParser, command: Command) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.set_defaults(command=command)
+
+
+def _load_local_settings(path: Path | None) -> None:
+    candidate = path or Path("local.settings.json")
+    if path is not None or candidate.is_file():
+        local_settings.apply(local_settings.read_values(candidate))
+
+
+def _log_level() -> int:
+    names = {"Trace": "DEBUG", "Debug": "DEBUG", "Information": "INFO"}
+    level = get_settings().worker.logging.minimum_level
+    return logging.getLevelNamesMapping()[names.get(level, level.upper())]
+
+
+def _monitoring_url() -> str:
+    return mask_secret(get_settings().connection_strings.monitoring)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    migrate.upgrade(runtime.monitoring_engine(), args.revision)
+    print(f"{_monitoring_url()} is at revision {migrate.current(runtime.monitoring_engine())}")
+    return 0
+
+
+def _db_downgrade(args: argparse.Namespace) -> int:
+    migrate.downgrade(runtime.monitoring_engine(), args.revision)
+    print(f"{_monitoring_url()} is at revision {migrate.current(runtime.monitoring_engine())}")
+    return 0
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    state = {
+        "url": _monitoring_url(),
+        "current": migrate.current(runtime.monitoring_engine()),
+        "head": migrate.head(),
+    }
+    _emit(args, state, f"current {state['current']} (code head {state['head']}) on {state['url']}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    values = effective_values(get_settings())
+    _emit(args, values, "\n".join(f"{name} = {value}" for name, value in values.items()))
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    report = check_health(get_settings, runtime.monitoring_engine)
+    print(json.dumps(report.to_dict(), indent=None if args.json else 2))
+    return 1 if report.status is HealthStatus.UNHEALTHY else 0
+
+
+def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
+    print(json.dumps(document, default=str) if args.json else text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
