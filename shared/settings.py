@@ -342,9 +342,9 @@ def catalog() -> Iterator[SettingSpec]:
 def _walk(model: type[BaseModel], prefix: str) -> Iterator[SettingSpec]:
     for info in model.model_fields.values():
         name = f"{prefix}{info.alias}"
-        annotation = info.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            yield from _walk(annotation, f"{name}__")
+        submodel = _submodel(info)
+        if submodel is not None:
+            yield from _walk(submodel, f"{name}__")
             continue
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         suffix = extra.get("env_suffix")
@@ -392,18 +392,22 @@ def _setting_name(location: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     model: type[BaseModel] | None = Settings
     for part in map(str, location):
-        info = next(
-            (
-                i
-                for n, i in (model.model_fields.items() if model else ())
-                if part.lower() in {n, str(i.alias).lower()}
-            ),
-            None,
-        )
-        parts.append(str(info.alias) if info is not None and info.alias else part)
-        annotation = info.annotation if info is not None else None
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        info = _field(model, part) if model is not None else None
+        parts.append(info.alias if info is not None and info.alias else part)
+        model = _submodel(info)
     return "__".join(parts)
+
+
+def _field(model: type[BaseModel], part: str) -> FieldInfo | None:
+    for name, info in model.model_fields.items():
+        if part.lower() in {name.lower(), str(info.alias).lower()}:
+            return info
+    return None
+
+
+def _submodel(info: FieldInfo | None) -> type[BaseModel] | None:
+    annotation = info.annotation if info is not None else None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
 @functools.cache

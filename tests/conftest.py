@@ -116,37 +116,32 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A fresh, migrated monitoring database on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
+def _open_database(request: pytest.FixtureRequest, tmp_path: Path, *, migrated: bool) -> Iterator[Database]:
+    backend = request.param
+    name = f"mgrid_test_{uuid.uuid4().hex[:12]}"
+    if backend == "sqlite":
         path = tmp_path / "monitoring.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         urls: Iterator[str] = iter([f"sqlite:///{path}"])
     else:
-        admin = request.getfixturevalue("postgres_admin")
-        template = request.getfixturevalue("postgres_template")
-        urls = _scratch_postgres(admin, f"mgrid_test_{uuid.uuid4().hex[:12]}", template=template)
+        template = request.getfixturevalue("postgres_template") if migrated else None
+        urls = _scratch_postgres(request.getfixturevalue("postgres_admin"), name, template=template)
     for url in urls:
         engine = create_monitoring_engine(url)
         try:
-            yield Database(backend=request.param, url=url, engine=engine)
+            yield Database(backend=backend, url=url, engine=engine)
         finally:
             engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A fresh, migrated monitoring database on SQLite and on PostgreSQL."""
+    yield from _open_database(request, tmp_path, migrated=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A fresh database with no schema at all, on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        urls: Iterator[str] = iter([f"sqlite:///{tmp_path / 'empty.db'}"])
-    else:
-        urls = _scratch_postgres(
-            request.getfixturevalue("postgres_admin"), f"mgrid_test_{uuid.uuid4().hex[:12]}", template=None
-        )
-    for url in urls:
-        engine = create_monitoring_engine(url)
-        try:
-            yield Database(backend=request.param, url=url, engine=engine)
-        finally:
-            engine.dispose()
+    yield from _open_database(request, tmp_path, migrated=False)
