@@ -1,8 +1,9 @@
 """`mgrid`: the operator's command line (also `python -m shared.cli`).
 
 Listings take `--json` and then print one JSON document on stdout; errors go to stderr with a non-zero exit
-code (2 for invalid settings or usage, 1 for everything else). A `local.settings.json` in the working
-directory (or `--settings-file`) supplies settings the environment does not set, as Core Tools does.
+code (2 for invalid settings, definitions or usage, each problem on its own line; 1 for everything else). A
+`local.settings.json` in the working directory (or `--settings-file`) supplies settings the environment does
+not set, as Core Tools does.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared import local_settings, runtime
 from shared.db import migrate
+from shared.definitions import Format, render_document
 from shared.domain.health import HealthStatus
-from shared.errors import MonitoringGridError, SettingsError
+from shared.errors import DefinitionsError, MonitoringGridError, SettingsError
+from shared.services import definitions
 from shared.services.health import check_health
 from shared.settings import effective_values, get_settings, mask_secret
 
@@ -36,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=_log_level(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
         command: Command = args.command
         return command(args)
-    except SettingsError as error:
+    except (SettingsError, DefinitionsError) as error:
         print(f"mgrid: {error}", file=sys.stderr)
         return 2
     except (MonitoringGridError, SQLAlchemyError) as error:
@@ -51,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--settings-file", type=Path, help="local settings JSON (default: ./local.settings.json)"
     )
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{db,settings,health}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{db,settings,kpi,health}")
 
     db = groups.add_parser("db", help="the monitoring database schema").add_subparsers(required=True)
     up = db.add_parser("upgrade", help="apply migrations up to a revision (default: head)")
@@ -67,8 +71,23 @@ def _parser() -> argparse.ArgumentParser:
     settings = groups.add_parser("settings", help="effective settings").add_subparsers(required=True)
     _with_json(settings.add_parser("show", help="every setting's effective value, secrets masked"), _show)
 
+    _add_kpi_commands(groups)
     _with_json(groups.add_parser("health", help="run the health checks (the JSON of /api/health)"), _health)
     return parser
+
+
+def _add_kpi_commands(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    kpi = groups.add_parser("kpi", help="KPI definitions").add_subparsers(required=True)
+    load = kpi.add_parser("import", help="validate a definitions file (YAML or JSON), then upsert it")
+    load.add_argument("file", type=Path)
+    _with_json(load, _kpi_import)
+    dump = kpi.add_parser("export", help="write every contact and KPI as a definitions file")
+    dump.add_argument(
+        "--format", choices=["yaml", "json"], help="default: json for a .json --output, else yaml"
+    )
+    dump.add_argument("--output", type=Path, help="file to write (default: stdout)")
+    dump.set_defaults(command=_kpi_export)
+    _with_json(kpi.add_parser("list", help="every KPI with its schedule and next run"), _kpi_list)
 
 
 def _with_json(parser: argparse.ArgumentParser, command: Command) -> None:
@@ -124,6 +143,48 @@ def _health(args: argparse.Namespace) -> int:
     report = check_health(get_settings, runtime.monitoring_engine)
     print(json.dumps(report.to_dict(), indent=None if args.json else 2))
     return 1 if report.status is HealthStatus.UNHEALTHY else 0
+
+
+def _kpi_import(args: argparse.Namespace) -> int:
+    engine, settings = runtime.monitoring_engine(), get_settings()
+    summary = definitions.import_file(engine, args.file, settings, now=datetime.now(UTC))
+    counts = summary.to_dict()
+    text = "\n".join(
+        f"{section}: {', '.join(f'{count} {outcome}' for outcome, count in outcomes.items())}"
+        for section, outcomes in counts.items()
+    )
+    _emit(args, counts, text)
+    return 0
+
+
+def _kpi_export(args: argparse.Namespace) -> int:
+    output: Path | None = args.output
+    inferred = "json" if output is not None and output.suffix.lower() == ".json" else "yaml"
+    fmt: Format = "json" if (args.format or inferred) == "json" else "yaml"
+    text = render_document(definitions.export_document(runtime.monitoring_engine()), fmt=fmt)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+    return 0
+
+
+def _kpi_list(args: argparse.Namespace) -> int:
+    rows = definitions.list_kpis(runtime.monitoring_engine())
+    _emit(args, rows, _table(rows) if rows else "no KPIs")
+    return 0
+
+
+def _table(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as aligned text columns under a header of their keys."""
+    cells = [list(rows[0])] + [
+        ["-" if value is None else str(value) for value in row.values()] for row in rows
+    ]
+    widths = [max(len(line[column]) for line in cells) for column in range(len(cells[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    )
 
 
 def _emit(args: argparse.Namespace, document: Any, text: str) -> None:

@@ -31,6 +31,15 @@ class SettingsError(PermanentError, ValueError):
         super().__init__(f"invalid settings ({len(self.problems)}):\n{lines}")
 
 
+class DefinitionsError(PermanentError, ValueError):
+    """A KPI definitions file is unreadable or invalid; `problems` lists each, naming its entry and field."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(f"invalid definitions ({len(self.problems)}):\n{lines}")
+
+
 class UnsupportedDatabaseError(PermanentError, ValueError):
     """A connection URL names a database this application does not support."""
 
@@ -39,3 +48,12 @@ class UnsupportedDatabaseError(PermanentError, ValueError):
         super().__init__(
             f"unsupported database URL {url!r}: use sqlite:///PATH, postgresql://... or mssql+pyodbc://..."
         )
+
+
+class InvalidMessage(PermanentError, ValueError):
+    """A queue message that can never be processed: not JSON, or missing or malformed fields."""
+
+    def __init__(self, queue: str, reason: str) -> None:
+        self.queue = queue
+        self.reason = reason
+        super().__init__(f"invalid message on {queue}: {reason}")
