@@ -54,6 +54,7 @@ metadata = MetaData(
 # Wide enough for any value a KPI returns: a double never overflows the way DECIMAL(5,2) did.
 Number = Float(precision=53)
 UNRESOLVED_SQL = "status IN ('open', 'acknowledged')"
+UNFINISHED_SQL = "status IN ('queued', 'running')"
 
 
 def one_of(column: str, values: type[Enum]) -> CheckConstraint:
@@ -169,11 +170,21 @@ kpi_executions = Table(
     Column("finished_at", UtcDateTime),
     Column("duration_ms", Integer),
     Column("error", UnicodeText),
+    # When a message for this execution was last sent: a queued execution not claimed long after is re-sent.
+    Column("enqueued_at", UtcDateTime),
+    Column("metric_count", Integer),
     # The idempotency key: a second scheduler run for the same tick inserts nothing.
     UniqueConstraint("kpi_id", "slot"),
     one_of("triggered_by", ExecutionTrigger),
     one_of("status", ExecutionStatus),
-    Index("ix_kpi_executions_status_created_at", "status", "created_at"),
+    Index("ix_kpi_executions_status_enqueued_at", "status", "enqueued_at"),
+    Index(
+        "ix_kpi_executions_unfinished_kpi_id",
+        "kpi_id",
+        sqlite_where=text(UNFINISHED_SQL),
+        postgresql_where=text(UNFINISHED_SQL),
+        mssql_where=text(UNFINISHED_SQL),
+    ),
     Index("ix_kpi_executions_status_lease_until", "status", "lease_until"),
     Index("ix_kpi_executions_finished_at", "finished_at"),
 )
@@ -329,4 +340,18 @@ source_slots = Table(
     Column("lease_owner", Unicode(200)),
     Column("lease_until", UtcDateTime),
     PrimaryKeyConstraint("source", "slot_no"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("queue", Unicode(63), nullable=False),
+    Column("message_id", Unicode(100)),
+    Column("dequeue_count", Integer),
+    Column("reason", UnicodeText, nullable=False),
+    # The message as received, cut to 8000 characters: enough to diagnose, bounded in size.
+    Column("body", UnicodeText),
+    Column("received_at", UtcDateTime, nullable=False),
+    Index("ix_dead_letters_received_at", "received_at"),
 )

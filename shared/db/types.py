@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,3 +39,9 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), never a BIGINT one.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """`value`, or None when it is infinite or NaN: SQL Server's float cannot store those, and an infinite
+    deviation is as undefined as a zero baseline's."""
+    return value if value is not None and math.isfinite(value) else None

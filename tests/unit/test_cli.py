@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.db import migrate
 from tests.conftest import Database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,9 +35,9 @@ def test_db_upgrade_current_and_downgrade_on_both_databases(empty_database: Data
 
     upgraded = mgrid("db", "upgrade", cwd=tmp_path, **env)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert upgraded.stdout.strip().endswith("is at revision 0001")
+    assert upgraded.stdout.strip().endswith(f"is at revision {migrate.head()}")
     state = json.loads(mgrid("db", "current", "--json", cwd=tmp_path, **env).stdout)
-    assert (state["current"], state["head"]) == ("0001", "0001")
+    assert state["current"] == state["head"] == migrate.head()
 
     downgraded = mgrid("db", "downgrade", "base", cwd=tmp_path, **env)
     assert downgraded.returncode == 0, downgraded.stderr

@@ -10,6 +10,7 @@ import azure.functions as func
 import pytest
 from sqlalchemy import text
 
+from shared.db import migrate
 from tests.conftest import Database
 from tests.wiring.bindings import indexed_functions
 
@@ -30,7 +31,8 @@ def test_a_migrated_database_is_healthy(database: Database, monkeypatch: pytest.
     assert set(body["checks"]) == {"configuration", "database"}
     check = body["checks"]["database"]
     assert check["status"] == "Healthy"
-    assert check["detail"] == {"backend": database.backend, "revision": "0001", "expected_revision": "0001"}
+    head = migrate.head()
+    assert check["detail"] == {"backend": database.backend, "revision": head, "expected_revision": head}
     assert check["duration_ms"] >= 0
 
 

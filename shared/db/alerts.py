@@ -1,0 +1,186 @@
+"""Alert state: per-metric streaks, the unresolved alert of each (KPI, metric key), transitions and their
+audit events with outbox entries.
+
+Contract: callers run these inside one transaction together with the state change that caused them, after
+locking the KPI row (see `shared.services.execution`), so the alert, its event and its outbox entry are
+written together or not at all. The database allows at most one unresolved alert per (KPI, metric key).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from shared.db.statements import inserted_id, upsert
+from shared.db.tables import alert_events, alerts, metric_states, outbox
+from shared.domain.alert import UNRESOLVED, AlertEventType, AlertKind, AlertStatus, Severity
+from shared.domain.alerting import OpenAlert, Streak
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AlertValues:
+    """The values an alert shows: the latest current value, baseline and deviation."""
+
+    current: float | None = None
+    baseline: float | None = None
+    deviation_percent: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EventRef:
+    """An alert event that has an outbox entry: it is to be dispatched to `alert-events`."""
+
+    event_id: int
+    alert_id: int
+
+
+def streaks(connection: Connection, kpi_id: int) -> dict[str, Streak]:
+    """The consecutive breach / clean counts of each metric of the KPI."""
+    rows = connection.execute(
+        select(
+            metric_states.c.metric_key,
+            metric_states.c.consecutive_breaches,
+            metric_states.c.consecutive_clean,
+        ).where(metric_states.c.kpi_id == kpi_id)
+    )
+    return {
+        row.metric_key: Streak(breaches=row.consecutive_breaches, clean=row.consecutive_clean) for row in rows
+    }
+
+
+def save_streak(
+    connection: Connection, *, kpi_id: int, metric_key: str, streak: Streak, now: datetime, breach: bool
+) -> None:
+    """Store a metric's streak (update, or insert the first time)."""
+    values: dict[str, Any] = {
+        "consecutive_breaches": streak.breaches,
+        "consecutive_clean": streak.clean,
+        "last_evaluated_at": now,
+    }
+    if breach:
+        values["last_breach_at"] = now
+    upsert(connection, metric_states, {"kpi_id": kpi_id, "metric_key": metric_key}, values)
+
+
+def unresolved(connection: Connection, kpi_id: int) -> dict[str, OpenAlert]:
+    """The unresolved alert of each metric key of the KPI (including its execution-failure alert)."""
+    rows = connection.execute(
+        select(
+            alerts.c.id,
+            alerts.c.metric_key,
+            alerts.c.status,
+            alerts.c.opened_at,
+            alerts.c.last_triggered_at,
+            alerts.c.last_notified_at,
+        ).where(alerts.c.kpi_id == kpi_id, alerts.c.status.in_([status.value for status in UNRESOLVED]))
+    )
+    return {
+        row.metric_key: OpenAlert(
+            id=row.id,
+            status=AlertStatus(row.status),
+            opened_at=row.opened_at,
+            last_triggered_at=row.last_triggered_at,
+            last_notified_at=row.last_notified_at,
+        )
+        for row in rows
+    }
+
+
+def open_alert(
+    connection: Connection,
+    *,
+    kpi_id: int | None,
+    metric_key: str,
+    kind: AlertKind,
+    severity: Severity,
+    values: AlertValues,
+    now: datetime,
+    next_escalation_at: datetime | None,
+) -> int:
+    """Insert a new open alert; the unique index refuses a second unresolved one for the same key."""
+    result = connection.execute(
+        insert(alerts).values(
+            kpi_id=kpi_id,
+            metric_key=metric_key,
+            kind=kind.value,
+            status=AlertStatus.OPEN.value,
+            severity=severity.value,
+            opened_at=now,
+            last_triggered_at=now,
+            last_notified_at=now,
+            next_escalation_at=next_escalation_at,
+            **_value_columns(values),
+        )
+    )
+    return inserted_id(result)
+
+
+def retrigger(
+    connection: Connection, alert_id: int, *, values: AlertValues, now: datetime, notified: bool
+) -> None:
+    """A new breach of an unresolved alert: refresh its values and trigger time (and notification time)."""
+    changes: dict[str, Any] = {"last_triggered_at": now, **_value_columns(values)}
+    if notified:
+        changes["last_notified_at"] = now
+    connection.execute(update(alerts).where(alerts.c.id == alert_id).values(changes))
+
+
+def resolve(connection: Connection, alert_id: int, *, now: datetime, by: str, reason: str) -> bool:
+    """Resolve the alert if it is still unresolved; False when it already was."""
+    done = connection.execute(
+        update(alerts)
+        .where(alerts.c.id == alert_id, alerts.c.status.in_([status.value for status in UNRESOLVED]))
+        .values(
+            status=AlertStatus.RESOLVED.value,
+            resolved_at=now,
+            resolved_by=by,
+            resolution_reason=reason[:500],
+            next_escalation_at=None,
+        )
+    )
+    return done.rowcount == 1
+
+
+def record_event(
+    connection: Connection,
+    *,
+    alert_id: int,
+    event_type: AlertEventType,
+    actor: str,
+    now: datetime,
+    details: dict[str, Any],
+    execution_id: uuid.UUID | None = None,
+    dispatch: bool = False,
+) -> EventRef | None:
+    """Append an audit event to the alert; with `dispatch`, also an outbox entry, and return its reference."""
+    level = connection.scalar(select(alerts.c.escalation_level).where(alerts.c.id == alert_id)) or 0
+    event_id = inserted_id(
+        connection.execute(
+            insert(alert_events).values(
+                alert_id=alert_id,
+                event_type=event_type.value,
+                escalation_level=level,
+                actor=actor,
+                execution_id=execution_id,
+                details=json.dumps(details, default=str),
+                created_at=now,
+            )
+        )
+    )
+    if not dispatch:
+        return None
+    connection.execute(insert(outbox).values(event_id=event_id, created_at=now))
+    return EventRef(event_id=event_id, alert_id=alert_id)
+
+
+def _value_columns(values: AlertValues) -> dict[str, float | None]:
+    return {
+        "current_value": values.current,
+        "baseline_value": values.baseline,
+        "deviation_percent": values.deviation_percent,
+    }
