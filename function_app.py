@@ -5,7 +5,8 @@ Importing this module must do no I/O and read no setting: an import error hides 
 
 import azure.functions as func
 
-from shared.triggers import health
+from shared.triggers import health, pipeline
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
+app.register_functions(pipeline.bp)

@@ -7,11 +7,19 @@ changed its environment).
 from __future__ import annotations
 
 import functools
+import os
+import socket
+import uuid
 
 from sqlalchemy import Engine
 
 from shared.db.engine import create_monitoring_engine
+from shared.queues import QueueSender, StorageQueueSender
+from shared.services.dispatch import ExecutionMessages
+from shared.services.execution import Executor
+from shared.services.scheduling import Scheduler
 from shared.settings import get_settings, reset_settings
+from shared.sources import SourceRunner
 
 
 @functools.cache
@@ -20,9 +28,45 @@ def monitoring_engine() -> Engine:
     return create_monitoring_engine(get_settings().connection_strings.monitoring)
 
 
+@functools.cache
+def source_runner() -> SourceRunner:
+    settings = get_settings()
+    return SourceRunner(
+        settings.connection_strings.sources, pool_size=settings.worker.kpi_monitoring.max_parallel_kpis
+    )
+
+
+@functools.cache
+def executor() -> Executor:
+    return Executor(monitoring_engine(), source_runner(), get_settings())
+
+
+@functools.cache
+def scheduler() -> Scheduler:
+    return Scheduler(monitoring_engine(), get_settings())
+
+
+@functools.cache
+def queue_sender() -> QueueSender:
+    return StorageQueueSender(get_settings())
+
+
+@functools.cache
+def execution_messages() -> ExecutionMessages:
+    return ExecutionMessages(monitoring_engine(), executor(), get_settings(), queue_sender)
+
+
+def owner(invocation_id: str | None = None) -> str:
+    """A lease owner naming this host, process and invocation."""
+    return f"{socket.gethostname()}:{os.getpid()}:{invocation_id or uuid.uuid4().hex[:12]}"
+
+
 def reset() -> None:
-    """Dispose the cached engine and forget the cached settings."""
+    """Dispose the cached engines and forget every cached service and the settings."""
+    if source_runner.cache_info().currsize:
+        source_runner().dispose()
     if monitoring_engine.cache_info().currsize:
         monitoring_engine().dispose()
-    monitoring_engine.cache_clear()
+    for cached in (monitoring_engine, source_runner, executor, scheduler, queue_sender, execution_messages):
+        cached.cache_clear()
     reset_settings()

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from shared import runtime
 from shared.db import migrate
 from shared.db.engine import create_monitoring_engine
+from tests.azurite import azurite_queue
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "MGRID_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -50,6 +51,13 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     runtime.reset()
     yield
     runtime.reset()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The connection string of a real Azurite queue service, running for the whole session."""
+    with azurite_queue(tmp_path_factory.mktemp("azurite")) as connection_string:
+        yield connection_string
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def indexed() -> dict[str, Any]:
 
 
 def test_importing_the_app_with_an_empty_environment_indexes_every_function(indexed: dict[str, Any]) -> None:
-    assert sorted(indexed) == ["health"]
+    assert sorted(indexed) == ["health", "kpi_executions_poison", "kpi_executor", "kpi_scheduler"]
 
 
 def test_health_is_an_anonymous_get_route_returning_http(indexed: dict[str, Any]) -> None:

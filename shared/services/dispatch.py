@@ -1,0 +1,103 @@
+"""Handling the messages of the KPI queues: validate, run or record, and never retry what cannot succeed.
+
+A malformed message is recorded in `dead_letters` and dropped: retrying it would fail the same way five times
+and then land in the poison queue for nothing. A message whose execution found every concurrency slot of its
+source busy is sent again with a delay: waiting for capacity is not a failure and must not count toward the
+poison threshold.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from shared.db import executions
+from shared.db.alerts import EventRef
+from shared.errors import InvalidMessage
+from shared.messages import KPI_EXECUTIONS, describe_body, execution_message, parse_execution_message
+from shared.queues import QueueSender
+from shared.services.alerting import AlertRecorder
+from shared.services.execution import ExecutionReport, Executor
+from shared.settings import Settings
+
+log = logging.getLogger("mgrid.dispatch")
+POISON_QUEUE = f"{KPI_EXECUTIONS}-poison"
+#: Delay before a deferred execution is offered again: a base plus jitter, so waiting messages spread out.
+DEFER_BASE_S, DEFER_JITTER_S = 10, 10
+Clock = Callable[[], datetime]
+
+
+class ExecutionMessages:
+    """The `kpi-executions` and `kpi-executions-poison` handlers' logic."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        executor: Executor,
+        settings: Settings,
+        sender: Callable[[], QueueSender],
+        *,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._executor = executor
+        self._sender = sender
+        self._alerts = AlertRecorder(settings)
+        self._clock = clock
+
+    def handle(
+        self, body: bytes, *, owner: str, message_id: str | None = None, dequeue_count: int | None = None
+    ) -> ExecutionReport | None:
+        """Run the execution the message names; None when the message was invalid (and recorded)."""
+        try:
+            message = parse_execution_message(body)
+        except InvalidMessage as error:
+            self._dead_letter(KPI_EXECUTIONS, str(error), body, message_id, dequeue_count)
+            return None
+        report = self._executor.execute(message.execution_id, owner=owner)
+        if report.deferred:
+            delay_s = DEFER_BASE_S + random.randint(0, DEFER_JITTER_S)  # noqa: S311 - jitter, not security
+            self._sender().send(KPI_EXECUTIONS, [execution_message(message.execution_id)], delay_s=delay_s)
+        return report
+
+    def poisoned(
+        self, body: bytes, *, message_id: str | None = None, dequeue_count: int | None = None
+    ) -> list[EventRef]:
+        """A message that failed every attempt: fail its execution (it counts toward the failure alert)."""
+        reason = "the message failed on every attempt and was moved to the poison queue"
+        self._dead_letter(POISON_QUEUE, reason, body, message_id, dequeue_count)
+        try:
+            execution_id = parse_execution_message(body, queue=POISON_QUEUE).execution_id
+        except InvalidMessage:
+            return []
+        return self._fail(execution_id, reason)
+
+    def _fail(self, execution_id: uuid.UUID, reason: str) -> list[EventRef]:
+        now = self._clock()
+        with self._engine.begin() as connection:
+            kpi_id = executions.fail_unfinished(connection, execution_id, now=now, error=reason)
+            if kpi_id is None:
+                return []
+            transitions = self._alerts.record_failure(connection, kpi_id, execution_id, error=reason, now=now)
+        log.error("execution %s failed: %s", execution_id, reason)
+        return [t.event for t in transitions if t.event is not None]
+
+    def _dead_letter(
+        self, queue: str, reason: str, body: bytes, message_id: str | None, dequeue_count: int | None
+    ) -> None:
+        log.error("message %s on %s recorded and dropped: %s", message_id, queue, reason)
+        with self._engine.begin() as connection:
+            executions.record_dead_letter(
+                connection,
+                queue=queue,
+                reason=reason,
+                body=describe_body(body),
+                now=self._clock(),
+                message_id=message_id,
+                dequeue_count=dequeue_count,
+            )
