@@ -104,6 +104,20 @@ class KpiMonitoringSettings(_Section):
         alias="SkipRunningKpis",
         description="Do not queue a new slot while the KPI's previous execution still holds a live lease.",
     )
+    resend_after_seconds: int = Field(
+        600,
+        ge=60,
+        le=86400,
+        alias="ResendAfterSeconds",
+        description="Seconds before a queued execution not yet picked up has its message sent again.",
+    )
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        alias="MaxAttempts",
+        description="Attempts at an execution whose executor died (lease expired) before it is failed.",
+    )
     schedule: str = Field(
         "0 * * * * *",
         alias="Schedule",
@@ -291,13 +305,36 @@ class Settings(BaseSettings):
         description="Application Insights connection string; telemetry export is off when unset.",
         json_schema_extra={"secret": True},
     )
+    azure_webjobs_storage: str | None = Field(
+        None,
+        alias="AzureWebJobsStorage",
+        description="Host storage connection (queues, timer locks); UseDevelopmentStorage=true locally.",
+        json_schema_extra={"secret": True},
+    )
+    azure_webjobs_storage_queue_service_uri: str | None = Field(
+        None,
+        alias="AzureWebJobsStorage__queueServiceUri",
+        description="Queue endpoint of the host storage when it is reached with a managed identity.",
+    )
+    azure_webjobs_storage_client_id: str | None = Field(
+        None,
+        alias="AzureWebJobsStorage__clientId",
+        description="Client id of the managed identity used for the host storage.",
+    )
     azure_client_id: str | None = Field(
         None,
         alias="AZURE_CLIENT_ID",
         description="Client id of the user-assigned managed identity used for Azure SQL tokens.",
     )
 
-    @field_validator("applicationinsights_connection_string", "azure_client_id", mode="before")
+    @field_validator(
+        "applicationinsights_connection_string",
+        "azure_client_id",
+        "azure_webjobs_storage",
+        "azure_webjobs_storage_queue_service_uri",
+        "azure_webjobs_storage_client_id",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # App settings and local.settings.json cannot hold null: an empty value means "not set".

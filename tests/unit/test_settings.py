@@ -21,6 +21,8 @@ SEED_DEFAULTS = {
     "Worker__KpiMonitoring__ExecutionTimeoutSeconds": 300,
     "Worker__KpiMonitoring__ProcessOnlyActiveKpis": True,
     "Worker__KpiMonitoring__SkipRunningKpis": True,
+    "Worker__KpiMonitoring__ResendAfterSeconds": 600,
+    "Worker__KpiMonitoring__MaxAttempts": 3,
     "Worker__KpiMonitoring__Schedule": "0 * * * * *",
     "Worker__ScheduledTasks__Enabled": True,
     "Worker__ScheduledTasks__CleanupCronExpression": "0 0 2 * * *",
@@ -43,6 +45,9 @@ SEED_DEFAULTS = {
     "Worker__Logging__MinimumLevel": "Information",
     "ConnectionStrings__Monitoring": DEFAULT_MONITORING_URL,
     "APPLICATIONINSIGHTS_CONNECTION_STRING": None,
+    "AzureWebJobsStorage": None,
+    "AzureWebJobsStorage__queueServiceUri": None,
+    "AzureWebJobsStorage__clientId": None,
     "AZURE_CLIENT_ID": None,
 }
 
