@@ -26,6 +26,7 @@ from shared.domain.health import HealthStatus
 from shared.errors import DefinitionsError, MonitoringGridError, SettingsError
 from shared.services import definitions
 from shared.services.health import check_health
+from shared.services.manual_run import run_now
 from shared.settings import effective_values, get_settings, mask_secret
 
 log = logging.getLogger("mgrid.cli")
@@ -88,6 +89,9 @@ def _add_kpi_commands(groups: argparse._SubParsersAction[argparse.ArgumentParser
     dump.add_argument("--output", type=Path, help="file to write (default: stdout)")
     dump.set_defaults(command=_kpi_export)
     _with_json(kpi.add_parser("list", help="every KPI with its schedule and next run"), _kpi_list)
+    run = kpi.add_parser("run", help="run a KPI now, through the executor's path; print the outcome as JSON")
+    run.add_argument("kpi", help="the KPI's id or indicator")
+    run.set_defaults(command=_kpi_run)
 
 
 def _with_json(parser: argparse.ArgumentParser, command: Command) -> None:
@@ -185,6 +189,18 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in cells
     )
+
+
+def _kpi_run(args: argparse.Namespace) -> int:
+    report = run_now(
+        runtime.monitoring_engine(),
+        runtime.executor(),
+        args.kpi,
+        now=datetime.now(UTC),
+        owner=runtime.owner(),
+    )
+    print(json.dumps(report.to_dict(), default=str))
+    return 0 if report.status == "succeeded" else 1
 
 
 def _emit(args: argparse.Namespace, document: Any, text: str) -> None:

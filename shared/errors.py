@@ -57,3 +57,11 @@ class InvalidMessage(PermanentError, ValueError):
         self.queue = queue
         self.reason = reason
         super().__init__(f"invalid message on {queue}: {reason}")
+
+
+class KpiNotFound(PermanentError, LookupError):
+    """No KPI has this id or indicator."""
+
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+        super().__init__(f"no KPI with id or indicator {reference!r}")
