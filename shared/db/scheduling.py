@@ -14,7 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from typing import Any
+
+from sqlalchemy import Connection, Select, Table, bindparam, insert, select, update
 
 from shared.db.tables import kpi_executions, kpis
 from shared.domain.execution import ExecutionStatus, ExecutionTrigger
@@ -55,7 +57,6 @@ def claim_due(connection: Connection, *, now: datetime, limit: int) -> list[DueK
         .where(kpis.c.next_run_at <= now)
         .order_by(kpis.c.next_run_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
     return [
         DueKpi(
@@ -68,8 +69,17 @@ def claim_due(connection: Connection, *, now: datetime, limit: int) -> list[DueK
             ),
             is_active=bool(row.is_active),
         )
-        for row in connection.execute(query)
+        for row in connection.execute(skip_locked(query, kpis))
     ]
+
+
+def skip_locked(query: Select[Any], table: Table) -> Select[Any]:
+    """Lock the selected rows for this transaction and skip rows another transaction has locked:
+    `FOR UPDATE SKIP LOCKED` on PostgreSQL, the equivalent table hint on SQL Server (whose SQLAlchemy dialect
+    ignores `with_for_update`); SQLite transactions are serial and need neither."""
+    return query.with_for_update(skip_locked=True).with_hint(
+        table, "WITH (UPDLOCK, READPAST, ROWLOCK)", dialect_name="mssql"
+    )
 
 
 def kpis_with_unfinished_executions(connection: Connection, kpi_ids: Sequence[int]) -> set[int]:
@@ -118,14 +128,16 @@ def resend_stale(
     """Queued executions whose message was sent before `sent_before`: mark them re-sent now; return them."""
     stale = list(
         connection.scalars(
-            select(kpi_executions.c.id)
-            .where(
-                kpi_executions.c.status == ExecutionStatus.QUEUED.value,
-                kpi_executions.c.enqueued_at < sent_before,
+            skip_locked(
+                select(kpi_executions.c.id)
+                .where(
+                    kpi_executions.c.status == ExecutionStatus.QUEUED.value,
+                    kpi_executions.c.enqueued_at < sent_before,
+                )
+                .order_by(kpi_executions.c.enqueued_at)
+                .limit(limit),
+                kpi_executions,
             )
-            .order_by(kpi_executions.c.enqueued_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
         )
     )
     _mark_sent(connection, stale, now)
@@ -138,11 +150,15 @@ def release_expired(
     """Running executions whose lease expired (their executor died): re-queue those with attempts left and
     fail the rest. Returns (re-queued ids, abandoned (id, kpi id) pairs)."""
     rows = connection.execute(
-        select(kpi_executions.c.id, kpi_executions.c.kpi_id, kpi_executions.c.attempt)
-        .where(kpi_executions.c.status == ExecutionStatus.RUNNING.value, kpi_executions.c.lease_until < now)
-        .order_by(kpi_executions.c.lease_until)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        skip_locked(
+            select(kpi_executions.c.id, kpi_executions.c.kpi_id, kpi_executions.c.attempt)
+            .where(
+                kpi_executions.c.status == ExecutionStatus.RUNNING.value, kpi_executions.c.lease_until < now
+            )
+            .order_by(kpi_executions.c.lease_until)
+            .limit(limit),
+            kpi_executions,
+        )
     ).all()
     requeue = [row.id for row in rows if row.attempt < max_attempts]
     abandoned = [(row.id, row.kpi_id) for row in rows if row.attempt >= max_attempts]

@@ -1,0 +1,75 @@
+"""Every statement the pipeline sends compiles for SQL Server: captured from a real run on SQLite, then
+compiled with the mssql dialect (no SQL Server here; `tests/unit/test_mssql_ddl.py` covers the schema)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.dialects import mssql
+from sqlalchemy.sql import ClauseElement
+
+from shared.domain.kpi import AlertPolicy
+from shared.services.dispatch import ExecutionMessages
+from shared.services.execution import Executor
+from shared.services.scheduling import Scheduler
+from shared.settings import Settings
+from shared.sources import SourceRunner
+from tests.conftest import Database
+from tests.factories import NOW, insert_kpi, make_kpi
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_every_pipeline_statement_compiles_for_sql_server(database: Database, tmp_path: Path) -> None:
+    captured: list[ClauseElement] = []
+
+    @event.listens_for(database.engine, "before_execute")
+    def capture(_conn: Any, clause: Any, *_args: Any) -> None:
+        if isinstance(clause, ClauseElement):
+            captured.append(clause)
+
+    source = f"sqlite:///{tmp_path}/source.db"
+    create_engine(source).dispose()
+    settings = Settings.load()
+    runner = SourceRunner({"main": source}, pool_size=2, retry_wait_s=0)
+    executor = Executor(database.engine, runner, settings, clock=lambda: NOW + timedelta(seconds=5))
+    with database.engine.begin() as connection:
+        insert_kpi(
+            connection,
+            make_kpi(
+                sql_text="SELECT 'k' AS key, 1 AS current_value, 100 AS historical_value",
+                policy=AlertPolicy(failure_alert_after=1),
+            ),
+            next_run_at=NOW,
+        )
+        insert_kpi(
+            connection,
+            make_kpi(
+                indicator="broken",
+                sql_text="SELECT nope FROM nowhere",
+                policy=AlertPolicy(failure_alert_after=1),
+            ),
+            next_run_at=NOW,
+        )
+    report = Scheduler(database.engine, settings).tick(now=NOW)
+    for execution_id in report.created:  # a breach opens an alert; the broken KPI's failure opens another
+        executor.execute(execution_id, owner="e1")
+    messages = ExecutionMessages(database.engine, executor, settings, sender=lambda: None)  # type: ignore[arg-type,return-value]
+    messages.handle(b"not json", owner="e1")
+    messages.poisoned(f'{{"execution_id": "{uuid.uuid4()}"}}'.encode())
+    Scheduler(database.engine, settings).tick(now=NOW + timedelta(hours=1))  # sweeps
+    runner.dispose()
+
+    compiled = {str(clause.compile(dialect=mssql.dialect())) for clause in captured if not _is_text(clause)}
+    assert len(compiled) > 20
+    locked = [sql for sql in compiled if "kpis" in sql and "UPDLOCK" in sql]
+    assert locked, "due KPIs are selected with UPDLOCK, READPAST on SQL Server"
+    assert all("READPAST" in sql for sql in locked)
+
+
+def _is_text(clause: ClauseElement) -> bool:
+    return isinstance(clause, type(text("")))
