@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib.machinery import SourceFileLoader
 from importlib.util import module_from_spec, spec_from_loader
-import re
 from pathlib import Path
 
 import pytest
