@@ -49,6 +49,16 @@ class Transitioned:
     event: EventRef | None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Scope:
+    """What every write of one recording shares: the transaction, the KPI, the execution and the time."""
+
+    connection: Connection
+    kpi: Kpi
+    execution_id: uuid.UUID | None
+    now: datetime
+
+
 class AlertRecorder:
     """Writes the alert consequences of executions."""
 
@@ -67,32 +77,15 @@ class AlertRecorder:
         now: datetime,
     ) -> list[Transitioned]:
         """Apply the breach decisions of each evaluated metric and the KPI's failure decision."""
+        scope = _Scope(connection=connection, kpi=kpi, execution_id=claimed.execution_id, now=now)
         open_alerts = alerts.unresolved(connection, kpi.id)
         done: list[Transitioned] = []
         if succeeded:
-            done += self._metrics(connection, kpi, claimed, evaluations, open_alerts, now)
-            done += self._auto_resolve(connection, open_alerts, {e.key for e in evaluations}, now)
-        decision = decide_failure(
-            failed=not succeeded,
-            consecutive_failures=failures,
-            alert=open_alerts.get(FAILURE_KEY),
-            policy=kpi.policy,
-            now=now,
+            done += self._metrics(scope, claimed.slot, evaluations, open_alerts)
+            done += self._auto_resolve(scope, open_alerts, {e.key for e in evaluations})
+        return done + self._failure(
+            scope, failed=not succeeded, failures=failures, alert=open_alerts.get(FAILURE_KEY)
         )
-        details = {"consecutive_failures": failures, "execution_id": claimed.execution_id}
-        done += self._apply(
-            connection,
-            kpi,
-            FAILURE_KEY,
-            decision,
-            open_alerts.get(FAILURE_KEY),
-            AlertValues(),
-            details,
-            claimed.execution_id,
-            now,
-            kind=AlertKind.EXECUTION_FAILURE,
-        )
-        return done
 
     def record_failure(
         self, connection: Connection, kpi_id: int, execution_id: uuid.UUID, *, error: str, now: datetime
@@ -102,198 +95,163 @@ class AlertRecorder:
         kpi = load_kpi(connection, kpi_id)
         if kpi is None:
             return []
+        scope = _Scope(connection=connection, kpi=kpi, execution_id=execution_id, now=now)
         current = alerts.unresolved(connection, kpi_id).get(FAILURE_KEY)
+        return self._failure(scope, failed=True, failures=failures, alert=current, error=error)
+
+    def _failure(
+        self, scope: _Scope, *, failed: bool, failures: int, alert: OpenAlert | None, error: str | None = None
+    ) -> list[Transitioned]:
         decision = decide_failure(
-            failed=True, consecutive_failures=failures, alert=current, policy=kpi.policy, now=now
+            failed=failed, consecutive_failures=failures, alert=alert, policy=scope.kpi.policy, now=scope.now
         )
-        details = {"consecutive_failures": failures, "execution_id": execution_id, "error": error}
+        details: dict[str, Any] = {"consecutive_failures": failures, "execution_id": scope.execution_id}
+        if error is not None:
+            details["error"] = error
         return self._apply(
-            connection,
-            kpi,
-            FAILURE_KEY,
-            decision,
-            current,
-            AlertValues(),
-            details,
-            execution_id,
-            now,
-            kind=AlertKind.EXECUTION_FAILURE,
+            scope, FAILURE_KEY, AlertKind.EXECUTION_FAILURE, decision, alert, AlertValues(), details
         )
 
     def _metrics(
-        self,
-        connection: Connection,
-        kpi: Kpi,
-        claimed: Claim,
-        evaluations: list[Evaluation],
-        open_alerts: dict[str, OpenAlert],
-        now: datetime,
+        self, scope: _Scope, slot: datetime, evaluations: list[Evaluation], open_alerts: dict[str, OpenAlert]
     ) -> list[Transitioned]:
-        streaks = alerts.streaks(connection, kpi.id)
-        start, end = window(claimed.slot, kpi.last_minutes)
+        streaks = alerts.streaks(scope.connection, scope.kpi.id)
+        start, end = window(slot, scope.kpi.last_minutes)
         done: list[Transitioned] = []
-        for evaluation in evaluations:
+        for e in evaluations:
+            alert = open_alerts.get(e.key)
             decision = decide(
-                breach=evaluation.breach,
-                streak=streaks.get(evaluation.key, Streak()),
-                alert=open_alerts.get(evaluation.key),
-                policy=kpi.policy,
-                now=now,
+                breach=e.breach,
+                streak=streaks.get(e.key, Streak()),
+                alert=alert,
+                policy=scope.kpi.policy,
+                now=scope.now,
             )
             alerts.save_streak(
-                connection,
-                kpi_id=kpi.id,
-                metric_key=evaluation.key,
+                scope.connection,
+                kpi_id=scope.kpi.id,
+                metric_key=e.key,
                 streak=decision.streak,
-                now=now,
-                breach=evaluation.breach,
+                now=scope.now,
+                breach=e.breach,
             )
             values = AlertValues(
-                current=finite_or_none(evaluation.current),
-                baseline=evaluation.baseline,
-                deviation_percent=finite_or_none(evaluation.deviation_percent),
+                current=finite_or_none(e.current),
+                baseline=e.baseline,
+                deviation_percent=finite_or_none(e.deviation_percent),
             )
             details = {
-                "current": evaluation.current,
-                "baseline": evaluation.baseline,
-                "deviation_percent": evaluation.deviation_percent,
-                "reasons": list(evaluation.reasons),
+                "current": e.current,
+                "baseline": e.baseline,
+                "deviation_percent": e.deviation_percent,
+                "reasons": list(e.reasons),
                 "window_start": start,
                 "window_end": end,
-                "slot": claimed.slot,
+                "slot": slot,
             }
-            done += self._apply(
-                connection,
-                kpi,
-                evaluation.key,
-                decision,
-                open_alerts.get(evaluation.key),
-                values,
-                details,
-                claimed.execution_id,
-                now,
-                kind=AlertKind.BREACH,
-            )
+            done += self._apply(scope, e.key, AlertKind.BREACH, decision, alert, values, details)
         return done
 
     def _auto_resolve(
-        self, connection: Connection, open_alerts: dict[str, OpenAlert], reported: set[str], now: datetime
+        self, scope: _Scope, open_alerts: dict[str, OpenAlert], reported: set[str]
     ) -> list[Transitioned]:
         """Resolve this KPI's breach alerts for metrics no longer reported, once they went without a breach
         for `AutoResolutionTimeoutMinutes` (the alert processor does it for KPIs that stopped running)."""
         if not self._processing.enable_auto_resolution:
             return []
-        timeout = timedelta(minutes=self._processing.auto_resolution_timeout_minutes)
+        minutes = self._processing.auto_resolution_timeout_minutes
         done = []
         for key, alert in open_alerts.items():
-            if (
-                key != FAILURE_KEY
-                and key not in reported
-                and auto_resolve_due(alert, now=now, timeout=timeout)
-            ):
-                reason = f"no breach for {self._processing.auto_resolution_timeout_minutes} min"
-                done += self._resolve(connection, key, alert, reason, {"reason": reason}, None, now)
+            due = auto_resolve_due(alert, now=scope.now, timeout=timedelta(minutes=minutes))
+            if key != FAILURE_KEY and key not in reported and due:
+                reason = f"no breach for {minutes} min"
+                done += self._resolve(scope, key, alert, reason, {"metric_key": key, "reason": reason})
         return done
 
     def _apply(
         self,
-        connection: Connection,
-        kpi: Kpi,
+        scope: _Scope,
         key: str,
+        kind: AlertKind,
         decision: Decision,
         alert: OpenAlert | None,
         values: AlertValues,
         details: dict[str, Any],
-        execution_id: uuid.UUID,
-        now: datetime,
-        *,
-        kind: AlertKind,
     ) -> list[Transitioned]:
         details = {**details, "metric_key": key, "reason": decision.reason}
         if decision.transition is Transition.OPENED:
-            return [
-                self._open(connection, kpi, key, kind, values, details, execution_id, now, decision.notify)
-            ]
-        if decision.transition is Transition.RETRIGGERED and alert is not None:
-            alerts.retrigger(connection, alert.id, values=values, now=now, notified=decision.notify)
-            if not decision.notify:
-                return []
-            event = alerts.record_event(
-                connection,
-                alert_id=alert.id,
-                event_type=AlertEventType.RETRIGGERED,
-                actor=ACTOR,
-                now=now,
-                details=details,
-                execution_id=execution_id,
-                dispatch=True,
+            return [self._open(scope, key, kind, values, details, notify=decision.notify)]
+        if alert is None:
+            return []
+        if decision.transition is Transition.RETRIGGERED:
+            alerts.retrigger(
+                scope.connection, alert.id, values=values, now=scope.now, notified=decision.notify
             )
-            return [
-                Transitioned(alert_id=alert.id, metric_key=key, transition=decision.transition, event=event)
-            ]
-        if decision.transition is Transition.RESOLVED and alert is not None:
-            return self._resolve(connection, key, alert, decision.reason, details, execution_id, now)
+            if decision.notify:
+                return [self._event(scope, alert.id, key, Transition.RETRIGGERED, details, dispatch=True)]
+        if decision.transition is Transition.RESOLVED:
+            return self._resolve(scope, key, alert, decision.reason, details)
         return []
 
     def _open(
         self,
-        connection: Connection,
-        kpi: Kpi,
+        scope: _Scope,
         key: str,
         kind: AlertKind,
         values: AlertValues,
         details: dict[str, Any],
-        execution_id: uuid.UUID,
-        now: datetime,
+        *,
         notify: bool,
     ) -> Transitioned:
         escalate_at = (
-            now + timedelta(minutes=self._processing.escalation_timeout_minutes)
+            scope.now + timedelta(minutes=self._processing.escalation_timeout_minutes)
             if self._processing.enable_escalation
             else None
         )
         alert_id = alerts.open_alert(
-            connection,
-            kpi_id=kpi.id,
+            scope.connection,
+            kpi_id=scope.kpi.id,
             metric_key=key,
             kind=kind,
-            severity=severity(kpi.priority),
+            severity=severity(scope.kpi.priority),
             values=values,
-            now=now,
+            now=scope.now,
             next_escalation_at=escalate_at,
         )
-        event = alerts.record_event(
-            connection,
-            alert_id=alert_id,
-            event_type=AlertEventType.OPENED,
-            actor=ACTOR,
-            now=now,
-            details=details,
-            execution_id=execution_id,
-            dispatch=notify,
-        )
-        return Transitioned(alert_id=alert_id, metric_key=key, transition=Transition.OPENED, event=event)
+        return self._event(scope, alert_id, key, Transition.OPENED, details, dispatch=notify)
 
     def _resolve(
-        self,
-        connection: Connection,
-        key: str,
-        alert: OpenAlert,
-        reason: str,
-        details: dict[str, Any],
-        execution_id: uuid.UUID | None,
-        now: datetime,
+        self, scope: _Scope, key: str, alert: OpenAlert, reason: str, details: dict[str, Any]
     ) -> list[Transitioned]:
-        if not alerts.resolve(connection, alert.id, now=now, by=ACTOR, reason=reason):
+        if not alerts.resolve(scope.connection, alert.id, now=scope.now, by=ACTOR, reason=reason):
             return []
+        return [self._event(scope, alert.id, key, Transition.RESOLVED, details, dispatch=True)]
+
+    def _event(
+        self,
+        scope: _Scope,
+        alert_id: int,
+        key: str,
+        transition: Transition,
+        details: dict[str, Any],
+        *,
+        dispatch: bool,
+    ) -> Transitioned:
         event = alerts.record_event(
-            connection,
-            alert_id=alert.id,
-            event_type=AlertEventType.RESOLVED,
+            scope.connection,
+            alert_id=alert_id,
+            event_type=_EVENT_TYPES[transition],
             actor=ACTOR,
-            now=now,
+            now=scope.now,
             details=details,
-            execution_id=execution_id,
-            dispatch=True,
+            execution_id=scope.execution_id,
+            dispatch=dispatch,
         )
-        return [Transitioned(alert_id=alert.id, metric_key=key, transition=Transition.RESOLVED, event=event)]
+        return Transitioned(alert_id=alert_id, metric_key=key, transition=transition, event=event)
+
+
+_EVENT_TYPES = {
+    Transition.OPENED: AlertEventType.OPENED,
+    Transition.RETRIGGERED: AlertEventType.RETRIGGERED,
+    Transition.RESOLVED: AlertEventType.RESOLVED,
+}
