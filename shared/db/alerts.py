@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
-from shared.db.statements import inserted_id, upsert
+from shared.db.statements import inserted_id
 from shared.db.tables import alert_events, alerts, metric_states, outbox
 from shared.domain.alert import UNRESOLVED, AlertEventType, AlertKind, AlertStatus, Severity
 from shared.domain.alerting import OpenAlert, Streak
@@ -39,46 +40,79 @@ class EventRef:
     alert_id: int
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreakChange:
+    """A metric's new streak after an evaluation."""
+
+    metric_key: str
+    streak: Streak
+    breach: bool
+
+
+_STREAKS = select(
+    metric_states.c.metric_key, metric_states.c.consecutive_breaches, metric_states.c.consecutive_clean
+).where(metric_states.c.kpi_id == bindparam("p_kpi"))
+_UNRESOLVED = select(
+    alerts.c.id,
+    alerts.c.metric_key,
+    alerts.c.status,
+    alerts.c.opened_at,
+    alerts.c.last_triggered_at,
+    alerts.c.last_notified_at,
+).where(alerts.c.kpi_id == bindparam("p_kpi"), alerts.c.status.in_([status.value for status in UNRESOLVED]))
+_STREAK_VALUES: dict[str, Any] = {
+    "consecutive_breaches": bindparam("p_breaches"),
+    "consecutive_clean": bindparam("p_clean"),
+    "last_evaluated_at": bindparam("p_now"),
+}
+_STREAK_KEY = (metric_states.c.kpi_id == bindparam("p_kpi"), metric_states.c.metric_key == bindparam("p_key"))
+_UPDATE_CLEAN = update(metric_states).where(*_STREAK_KEY).values(_STREAK_VALUES)
+_UPDATE_BREACH = (
+    update(metric_states).where(*_STREAK_KEY).values({**_STREAK_VALUES, "last_breach_at": bindparam("p_now")})
+)
+_INSERT_STREAK = insert(metric_states).values(
+    kpi_id=bindparam("p_kpi"),
+    metric_key=bindparam("p_key"),
+    last_breach_at=bindparam("p_breach_at"),
+    **_STREAK_VALUES,
+)
+
+
 def streaks(connection: Connection, kpi_id: int) -> dict[str, Streak]:
     """The consecutive breach / clean counts of each metric of the KPI."""
-    rows = connection.execute(
-        select(
-            metric_states.c.metric_key,
-            metric_states.c.consecutive_breaches,
-            metric_states.c.consecutive_clean,
-        ).where(metric_states.c.kpi_id == kpi_id)
-    )
-    return {
-        row.metric_key: Streak(breaches=row.consecutive_breaches, clean=row.consecutive_clean) for row in rows
-    }
+    rows = connection.execute(_STREAKS, {"p_kpi": kpi_id})
+    return {key: Streak(breaches=breaches, clean=clean) for key, breaches, clean in rows}
 
 
-def save_streak(
-    connection: Connection, *, kpi_id: int, metric_key: str, streak: Streak, now: datetime, breach: bool
+def save_streaks(
+    connection: Connection,
+    *,
+    kpi_id: int,
+    changes: Sequence[StreakChange],
+    stored: Collection[str],
+    now: datetime,
 ) -> None:
-    """Store a metric's streak (update, or insert the first time)."""
-    values: dict[str, Any] = {
-        "consecutive_breaches": streak.breaches,
-        "consecutive_clean": streak.clean,
-        "last_evaluated_at": now,
-    }
-    if breach:
-        values["last_breach_at"] = now
-    upsert(connection, metric_states, {"kpi_id": kpi_id, "metric_key": metric_key}, values)
+    """Store the metrics' new streaks: update those in `stored`, insert the others. One statement per kind of
+    change. The caller holds the KPI's row lock, so no other transaction inserts the same keys meanwhile."""
+    rows: dict[tuple[bool, bool], list[dict[str, Any]]] = {}
+    for change in changes:
+        rows.setdefault((change.metric_key in stored, change.breach), []).append(
+            {
+                "p_kpi": kpi_id,
+                "p_key": change.metric_key,
+                "p_breaches": change.streak.breaches,
+                "p_clean": change.streak.clean,
+                "p_now": now,
+                "p_breach_at": now if change.breach else None,
+            }
+        )
+    for (exists, breach), params in rows.items():
+        statement = (_UPDATE_BREACH if breach else _UPDATE_CLEAN) if exists else _INSERT_STREAK
+        connection.execute(statement, params)
 
 
 def unresolved(connection: Connection, kpi_id: int) -> dict[str, OpenAlert]:
     """The unresolved alert of each metric key of the KPI (including its execution-failure alert)."""
-    rows = connection.execute(
-        select(
-            alerts.c.id,
-            alerts.c.metric_key,
-            alerts.c.status,
-            alerts.c.opened_at,
-            alerts.c.last_triggered_at,
-            alerts.c.last_notified_at,
-        ).where(alerts.c.kpi_id == kpi_id, alerts.c.status.in_([status.value for status in UNRESOLVED]))
-    )
     return {
         row.metric_key: OpenAlert(
             id=row.id,
@@ -87,7 +121,7 @@ def unresolved(connection: Connection, kpi_id: int) -> dict[str, OpenAlert]:
             last_triggered_at=row.last_triggered_at,
             last_notified_at=row.last_notified_at,
         )
-        for row in rows
+        for row in connection.execute(_UNRESOLVED, {"p_kpi": kpi_id})
     }
 
 

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from shared.db.tables import dead_letters, kpi_executions
 from shared.domain.execution import ExecutionStatus, ExecutionTrigger
@@ -39,41 +39,62 @@ class ExecutionState:
     lease_until: datetime | None
 
 
+# Hot-path statements are built once: building SQLAlchemy expressions per call cost more than running them.
+_CLAIM = (
+    update(kpi_executions)
+    .where(
+        kpi_executions.c.id == bindparam("p_id"),
+        or_(
+            kpi_executions.c.status == ExecutionStatus.QUEUED.value,
+            and_(
+                kpi_executions.c.status == ExecutionStatus.RUNNING.value,
+                kpi_executions.c.lease_until < bindparam("p_now"),
+            ),
+        ),
+    )
+    .values(
+        status=ExecutionStatus.RUNNING.value,
+        lease_owner=bindparam("p_owner"),
+        lease_until=bindparam("p_until"),
+        attempt=kpi_executions.c.attempt + 1,
+        started_at=bindparam("p_now"),
+    )
+    .returning(
+        kpi_executions.c.kpi_id,
+        kpi_executions.c.slot,
+        kpi_executions.c.attempt,
+        kpi_executions.c.triggered_by,
+    )
+)
+_FINISH = (
+    update(kpi_executions)
+    .where(
+        kpi_executions.c.id == bindparam("p_id"),
+        kpi_executions.c.lease_owner == bindparam("p_owner"),
+        kpi_executions.c.status == ExecutionStatus.RUNNING.value,
+    )
+    .values(
+        status=bindparam("p_status"),
+        finished_at=bindparam("p_now"),
+        duration_ms=bindparam("p_duration_ms"),
+        error=bindparam("p_error"),
+        metric_count=bindparam("p_metric_count"),
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+
+
 def claim(
     connection: Connection, execution_id: uuid.UUID, *, owner: str, now: datetime, lease_s: float
 ) -> Claim | None:
     """Take the execution if it is queued or its lease expired; None when another has it or it is done."""
     lease_until = now + timedelta(seconds=lease_s)
-    taken = connection.execute(
-        update(kpi_executions)
-        .where(
-            kpi_executions.c.id == execution_id,
-            or_(
-                kpi_executions.c.status == ExecutionStatus.QUEUED.value,
-                and_(
-                    kpi_executions.c.status == ExecutionStatus.RUNNING.value,
-                    kpi_executions.c.lease_until < now,
-                ),
-            ),
-        )
-        .values(
-            status=ExecutionStatus.RUNNING.value,
-            lease_owner=owner,
-            lease_until=lease_until,
-            attempt=kpi_executions.c.attempt + 1,
-            started_at=now,
-        )
-    )
-    if taken.rowcount != 1:
-        return None
     row = connection.execute(
-        select(
-            kpi_executions.c.kpi_id,
-            kpi_executions.c.slot,
-            kpi_executions.c.attempt,
-            kpi_executions.c.triggered_by,
-        ).where(kpi_executions.c.id == execution_id)
-    ).one()
+        _CLAIM, {"p_id": execution_id, "p_now": now, "p_owner": owner, "p_until": lease_until}
+    ).first()
+    if row is None:
+        return None
     return Claim(
         execution_id=execution_id,
         kpi_id=row.kpi_id,
@@ -109,21 +130,16 @@ def finish(
 ) -> bool:
     """Record the end of a claimed execution; False when the lease was lost (nothing is written then)."""
     done = connection.execute(
-        update(kpi_executions)
-        .where(
-            kpi_executions.c.id == claimed.execution_id,
-            kpi_executions.c.lease_owner == claimed.owner,
-            kpi_executions.c.status == ExecutionStatus.RUNNING.value,
-        )
-        .values(
-            status=status.value,
-            finished_at=now,
-            duration_ms=duration_ms,
-            error=error,
-            metric_count=metric_count,
-            lease_owner=None,
-            lease_until=None,
-        )
+        _FINISH,
+        {
+            "p_id": claimed.execution_id,
+            "p_owner": claimed.owner,
+            "p_status": status.value,
+            "p_now": now,
+            "p_duration_ms": duration_ms,
+            "p_error": error,
+            "p_metric_count": metric_count,
+        },
     )
     return done.rowcount == 1
 

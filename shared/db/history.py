@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select
+from sqlalchemy import Connection, Select, bindparam, insert, or_, select
 
 from shared.db.tables import historical_data
 
@@ -21,7 +22,10 @@ class HistoryRow:
     breach: bool
 
 
-def replace(
+_INSERT = insert(historical_data)
+
+
+def record(
     connection: Connection,
     *,
     kpi_id: int,
@@ -30,13 +34,14 @@ def replace(
     rows: Sequence[HistoryRow],
     now: datetime,
 ) -> None:
-    """Store the metrics of one execution, replacing what an earlier, interrupted attempt may have left."""
-    connection.execute(delete(historical_data).where(historical_data.c.execution_id == execution_id))
+    """Store the metrics of one execution. They are written in the same transaction that finishes the
+    execution under its lease, so an interrupted attempt leaves nothing behind and a retry never collides
+    (the unique key on (execution, metric) would refuse it anyway)."""
     if not rows:
         return
     start, end = window
     connection.execute(
-        insert(historical_data),
+        _INSERT,
         [
             {
                 "kpi_id": kpi_id,
@@ -55,26 +60,30 @@ def replace(
     )
 
 
+@functools.cache
+def _near(targets: int) -> Select[tuple[str, datetime, float]]:
+    """History rows of one KPI whose window ended within a tolerance of any of `targets` instants."""
+    windows = [
+        historical_data.c.window_end.between(bindparam(f"p_low{i}"), bindparam(f"p_high{i}"))
+        for i in range(targets)
+    ]
+    return select(historical_data.c.metric_key, historical_data.c.window_end, historical_data.c.value).where(
+        historical_data.c.kpi_id == bindparam("p_kpi"), or_(*windows)
+    )
+
+
 def values_near(
-    connection: Connection,
-    *,
-    kpi_id: int,
-    keys: Sequence[str],
-    targets: Sequence[datetime],
-    tolerance: timedelta,
+    connection: Connection, *, kpi_id: int, targets: Sequence[datetime], tolerance: timedelta
 ) -> dict[str, list[float]]:
-    """For each metric key, the value recorded for the window ending closest to each target (within
-    `tolerance`), one per target at most: the samples of a history baseline."""
-    if not keys or not targets:
+    """For each metric key of the KPI, the value recorded for the window ending closest to each target
+    (within `tolerance`), one per target at most, newest target first: the samples of a history baseline."""
+    if not targets:
         return {}
-    near = or_(*(historical_data.c.window_end.between(t - tolerance, t + tolerance) for t in targets))
-    rows = connection.execute(
-        select(historical_data.c.metric_key, historical_data.c.window_end, historical_data.c.value).where(
-            and_(historical_data.c.kpi_id == kpi_id, historical_data.c.metric_key.in_(keys), near)
-        )
-    ).all()
+    params: dict[str, object] = {"p_kpi": kpi_id}
+    for i, target in enumerate(targets):
+        params[f"p_low{i}"], params[f"p_high{i}"] = target - tolerance, target + tolerance
     best: dict[tuple[str, datetime], tuple[timedelta, float]] = {}
-    for row in rows:
+    for row in connection.execute(_near(len(targets)), params):
         target = min(targets, key=lambda t: abs(row.window_end - t))
         distance = abs(row.window_end - target)
         current = best.get((row.metric_key, target))

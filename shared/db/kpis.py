@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, select, update
 
 from shared.db.tables import kpis
 from shared.domain.kpi import (
@@ -104,9 +104,23 @@ def kpi_values(kpi: Kpi) -> dict[str, Any]:
     }
 
 
+_LOAD = select(kpis).where(kpis.c.id == bindparam("p_id"))
+_SUCCEEDED = (
+    update(kpis)
+    .where(kpis.c.id == bindparam("p_id"))
+    .values(consecutive_failures=0, last_success_at=bindparam("p_now"))
+)
+_FAILED = (
+    update(kpis)
+    .where(kpis.c.id == bindparam("p_id"))
+    .values(consecutive_failures=kpis.c.consecutive_failures + 1)
+    .returning(kpis.c.consecutive_failures)
+)
+
+
 def load_kpi(connection: Connection, kpi_id: int) -> Kpi | None:
     """The KPI with `kpi_id`, or None when it does not exist (any more)."""
-    row = connection.execute(select(kpis).where(kpis.c.id == kpi_id)).mappings().first()
+    row = connection.execute(_LOAD, {"p_id": kpi_id}).mappings().first()
     return None if row is None else kpi_from_row(row)
 
 

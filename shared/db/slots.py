@@ -1,8 +1,10 @@
 """Concurrency slots: at most `limit` executions query one source at a time, across every instance.
 
-Contract: each source has rows `slot_no = 0..limit-1`; `acquire` takes a free one (no lease, or an expired
-lease) with a conditional UPDATE, so two executors never hold the same slot; `release` frees only the slot the
-execution holds. Slot rows beyond a lowered limit are simply never chosen again.
+Contract: each source has rows `slot_no = 0..limit-1`; `acquire` takes the lowest free one (no lease, or an
+expired lease) in one statement: a subquery picks it while skipping rows other transactions hold
+(`FOR UPDATE SKIP LOCKED`; `UPDLOCK, READPAST` on SQL Server; SQLite is serial) and the UPDATE re-checks that
+it is free, so two executors never hold the same slot. `release` frees only the slot the execution holds.
+Slot rows beyond a lowered limit are simply never chosen again.
 """
 
 from __future__ import annotations
@@ -10,10 +12,42 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.db.tables import source_slots
+
+_FREE = or_(source_slots.c.lease_until.is_(None), source_slots.c.lease_until < bindparam("p_now"))
+_PICK = (
+    select(source_slots.c.slot_no)
+    .where(
+        source_slots.c.source == bindparam("p_source"), source_slots.c.slot_no < bindparam("p_limit"), _FREE
+    )
+    .order_by(source_slots.c.slot_no)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .with_hint(source_slots, "WITH (UPDLOCK, READPAST, ROWLOCK)", dialect_name="mssql")
+    .scalar_subquery()
+)
+_ACQUIRE = (
+    update(source_slots)
+    .where(source_slots.c.source == bindparam("p_source"), source_slots.c.slot_no == _PICK, _FREE)
+    .values(
+        execution_id=bindparam("p_execution"),
+        lease_owner=bindparam("p_owner"),
+        lease_until=bindparam("p_until"),
+    )
+    .returning(source_slots.c.slot_no)
+)
+_RELEASE = (
+    update(source_slots)
+    .where(
+        source_slots.c.source == bindparam("p_source"),
+        source_slots.c.slot_no == bindparam("p_slot"),
+        source_slots.c.execution_id == bindparam("p_execution"),
+    )
+    .values(execution_id=None, lease_owner=None, lease_until=None)
+)
 
 
 def ensure(connection: Connection, source: str, limit: int) -> None:
@@ -37,31 +71,21 @@ def acquire(
     now: datetime,
     lease_until: datetime,
 ) -> int | None:
-    """Take a free slot of `source` below `limit`; None when all are held."""
-    free = (source_slots.c.lease_until.is_(None)) | (source_slots.c.lease_until < now)
-    candidates = connection.scalars(
-        select(source_slots.c.slot_no)
-        .where(source_slots.c.source == source, source_slots.c.slot_no < limit, free)
-        .order_by(source_slots.c.slot_no)
-    ).all()
-    for slot_no in candidates:
-        taken = connection.execute(
-            update(source_slots)
-            .where(source_slots.c.source == source, source_slots.c.slot_no == slot_no, free)
-            .values(execution_id=execution_id, lease_owner=owner, lease_until=lease_until)
-        )
-        if taken.rowcount == 1:
-            return int(slot_no)
-    return None
+    """Take the lowest free slot of `source` below `limit`; None when all are held."""
+    slot_no = connection.execute(
+        _ACQUIRE,
+        {
+            "p_source": source,
+            "p_limit": limit,
+            "p_now": now,
+            "p_execution": execution_id,
+            "p_owner": owner,
+            "p_until": lease_until,
+        },
+    ).scalar()
+    return None if slot_no is None else int(slot_no)
 
 
 def release(connection: Connection, source: str, slot_no: int, execution_id: uuid.UUID) -> None:
     """Free the slot if `execution_id` still holds it."""
-    connection.execute(
-        update(source_slots)
-        .where(
-            and_(source_slots.c.source == source, source_slots.c.slot_no == slot_no),
-            source_slots.c.execution_id == execution_id,
-        )
-        .values(execution_id=None, lease_owner=None, lease_until=None)
-    )
+    connection.execute(_RELEASE, {"p_source": source, "p_slot": slot_no, "p_execution": execution_id})

@@ -115,9 +115,14 @@ class AlertRecorder:
     def _metrics(
         self, scope: _Scope, slot: datetime, evaluations: list[Evaluation], open_alerts: dict[str, OpenAlert]
     ) -> list[Transitioned]:
-        streaks = alerts.streaks(scope.connection, scope.kpi.id)
+        # Streaks decide only when an alert needs several breaches to open or several clean runs to resolve;
+        # with the default 1 / 1 policy they are neither read nor written (one round trip less per run).
+        policy = scope.kpi.policy
+        tracked = policy.fire_after > 1 or policy.resolve_after > 1
+        streaks = alerts.streaks(scope.connection, scope.kpi.id) if tracked else {}
         start, end = window(slot, scope.kpi.last_minutes)
         done: list[Transitioned] = []
+        changes: list[alerts.StreakChange] = []
         for e in evaluations:
             alert = open_alerts.get(e.key)
             decision = decide(
@@ -127,14 +132,9 @@ class AlertRecorder:
                 policy=scope.kpi.policy,
                 now=scope.now,
             )
-            alerts.save_streak(
-                scope.connection,
-                kpi_id=scope.kpi.id,
-                metric_key=e.key,
-                streak=decision.streak,
-                now=scope.now,
-                breach=e.breach,
-            )
+            changes.append(alerts.StreakChange(metric_key=e.key, streak=decision.streak, breach=e.breach))
+            if decision.transition is Transition.NONE:
+                continue
             values = AlertValues(
                 current=finite_or_none(e.current),
                 baseline=e.baseline,
@@ -150,6 +150,10 @@ class AlertRecorder:
                 "slot": slot,
             }
             done += self._apply(scope, e.key, AlertKind.BREACH, decision, alert, values, details)
+        if tracked:
+            alerts.save_streaks(
+                scope.connection, kpi_id=scope.kpi.id, changes=changes, stored=streaks, now=scope.now
+            )
         return done
 
     def _auto_resolve(

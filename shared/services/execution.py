@@ -5,6 +5,10 @@ At-least-once safe: a claim is a conditional UPDATE with a lease; everything the
 streaks, alerts, their events and outbox entries, the execution's end state) is written in one transaction
 that first re-checks the lease, so a redelivered message, a second executor or a crash mid-run never records
 twice. The source is queried outside any monitoring-database transaction.
+
+One execution costs one monitoring connection checkout and two short transactions: (1) claim, load the KPI,
+take a concurrency slot and read the history baseline; (2) record the outcome and free the slot. The hot-path
+statements are built once (see the stores), since building SQLAlchemy expressions cost more than running them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from shared.db import executions, history, slots
 from shared.db.alerts import EventRef
@@ -45,6 +50,16 @@ class RunResult:
     status: ExecutionStatus
     observations: tuple[Observation, ...] = ()
     error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Started:
+    """A claimed execution holding a concurrency slot, with the history samples of its baseline."""
+
+    kpi: Kpi
+    claimed: Claim
+    slot_no: int
+    samples: dict[str, list[float]]
 
 
 @dataclass(kw_only=True, slots=True)
@@ -95,10 +110,10 @@ class Executor:
     ) -> None:
         self._engine = engine
         self._runner = runner
-        self._settings = settings
         self._monitoring = settings.worker.kpi_monitoring
         self._alerts = AlertRecorder(settings)
         self._clock = clock
+        self._slots_ensured: set[tuple[str, int]] = set()
 
     @property
     def lease_s(self) -> float:
@@ -107,80 +122,103 @@ class Executor:
     def execute(self, execution_id: uuid.UUID, *, owner: str) -> ExecutionReport:
         """Run the execution if this caller can claim it; report what happened either way."""
         report = ExecutionReport(execution_id=execution_id)
+        for attempt in range(2):
+            with self._engine.connect() as connection:
+                try:
+                    started = self._start(connection, execution_id, owner, report)
+                except DBAPIError as error:
+                    if attempt or not error.connection_invalidated:
+                        raise
+                    log.warning("a pooled monitoring connection was dead; claiming again on a fresh one")
+                    continue
+                if started is not None:
+                    self._run_and_record(connection, started, report)
+                return report
+        return report
+
+    def _start(
+        self, connection: Connection, execution_id: uuid.UUID, owner: str, report: ExecutionReport
+    ) -> _Started | None:
         now = self._clock()
-        with self._engine.begin() as connection:
+        with connection.begin():
             claimed = executions.claim(connection, execution_id, owner=owner, now=now, lease_s=self.lease_s)
-            kpi = load_kpi(connection, claimed.kpi_id) if claimed else None
             if claimed is None:
                 report.status = self._why_not_claimed(connection, execution_id)
-        if claimed is None or kpi is None:
-            return report
-        report.kpi = kpi.indicator
-        if not kpi.is_active and self._monitoring.process_only_active_kpis:
-            return self._skip_inactive(kpi, claimed, report)
-        slot_no = self._acquire_slot(kpi, claimed)
-        if slot_no is None:
-            return self._defer(claimed, report)
-        return self._run_and_record(kpi, claimed, slot_no, report)
+                return None
+            kpi = load_kpi(connection, claimed.kpi_id)
+            if kpi is None:
+                return None
+            report.kpi = kpi.indicator
+            if not kpi.is_active and self._monitoring.process_only_active_kpis:
+                self._skip_inactive(connection, claimed, report)
+                return None
+            slot_no = self._acquire_slot(connection, kpi, claimed, now)
+            if slot_no is None:
+                executions.give_back(connection, claimed, now=now)
+                report.status, report.deferred = "deferred", True
+                log.info("execution %s deferred: every slot of source %s is busy", execution_id, kpi.source)
+                return None
+            samples = self._history_samples(connection, kpi, claimed.slot)
+        return _Started(kpi=kpi, claimed=claimed, slot_no=slot_no, samples=samples)
 
     def _why_not_claimed(self, connection: Connection, execution_id: uuid.UUID) -> str:
         current = executions.state(connection, execution_id)
         if current is None:
-            log.warning(
-                "execution %s does not exist (its KPI may have been deleted); message dropped", execution_id
-            )
+            log.warning("execution %s does not exist (its KPI may have been deleted); dropped", execution_id)
             return "missing"
         log.info("execution %s not claimed: it is %s", execution_id, current.status.value)
         return "already " + current.status.value if current.status.finished else "held by another executor"
 
-    def _acquire_slot(self, kpi: Kpi, claimed: Claim) -> int | None:
+    def _acquire_slot(self, connection: Connection, kpi: Kpi, claimed: Claim, now: datetime) -> int | None:
         limit = self._monitoring.max_parallel_kpis
-        with self._engine.begin() as connection:
+        if (kpi.source, limit) not in self._slots_ensured:
             slots.ensure(connection, kpi.source, limit)
-        with self._engine.begin() as connection:
-            return slots.acquire(
-                connection,
-                kpi.source,
-                limit=limit,
-                execution_id=claimed.execution_id,
-                owner=claimed.owner,
-                now=self._clock(),
-                lease_until=claimed.lease_until,
-            )
+            self._slots_ensured.add((kpi.source, limit))
+        return slots.acquire(
+            connection,
+            kpi.source,
+            limit=limit,
+            execution_id=claimed.execution_id,
+            owner=claimed.owner,
+            now=now,
+            lease_until=claimed.lease_until,
+        )
 
-    def _defer(self, claimed: Claim, report: ExecutionReport) -> ExecutionReport:
-        with self._engine.begin() as connection:
-            executions.give_back(connection, claimed, now=self._clock())
-        report.status, report.deferred = "deferred", True
-        log.info("execution %s deferred: every concurrency slot of its source is busy", claimed.execution_id)
-        return report
-
-    def _skip_inactive(self, kpi: Kpi, claimed: Claim, report: ExecutionReport) -> ExecutionReport:
-        with self._engine.begin() as connection:
-            executions.finish(
-                connection,
-                claimed,
-                status=ExecutionStatus.FAILED,
-                now=self._clock(),
-                duration_ms=0,
-                error="skipped: the KPI was deactivated after this execution was queued",
-            )
+    def _skip_inactive(self, connection: Connection, claimed: Claim, report: ExecutionReport) -> None:
+        executions.finish(
+            connection,
+            claimed,
+            status=ExecutionStatus.FAILED,
+            now=self._clock(),
+            duration_ms=0,
+            error="skipped: the KPI was deactivated after this execution was queued",
+        )
         report.status, report.error = ExecutionStatus.FAILED.value, "skipped: KPI inactive"
-        return report
 
-    def _run_and_record(
-        self, kpi: Kpi, claimed: Claim, slot_no: int, report: ExecutionReport
-    ) -> ExecutionReport:
-        started = time.monotonic()
+    def _history_samples(self, connection: Connection, kpi: Kpi, slot: datetime) -> dict[str, list[float]]:
+        """The values of the same window 1..weeks_back weeks earlier (on the KPI's wall clock for cron)."""
+        if kpi.rule.baseline.mode is not BaselineMode.HISTORY:
+            return {}
+        local_slot = slot.astimezone(ZoneInfo(kpi.schedule.timezone)) if kpi.schedule.cron else slot
+        targets = [
+            target.astimezone(UTC) for target in baseline_slots(local_slot, kpi.rule.baseline.weeks_back)
+        ]
+        return history.values_near(connection, kpi_id=kpi.id, targets=targets, tolerance=_tolerance(kpi))
+
+    def _run_and_record(self, connection: Connection, started: _Started, report: ExecutionReport) -> None:
+        began = time.monotonic()
+        recorded = False
         try:
-            result = self._run(kpi, claimed)
-            evaluations = self._evaluate(kpi, claimed, result)
-            duration_ms = int((time.monotonic() - started) * 1000)
-            self._record(kpi, claimed, result, evaluations, duration_ms, report)
+            result = self._run(started.kpi, started.claimed)
+            evaluations = self._evaluate(started, result)
+            duration_ms = int((time.monotonic() - began) * 1000)
+            recorded = self._record(connection, started, result, evaluations, duration_ms, report)
         finally:
-            with self._engine.begin() as connection:
-                slots.release(connection, kpi.source, slot_no, claimed.execution_id)
-        return report
+            if not recorded:  # the slot is freed with the outcome; otherwise free it on its own
+                with connection.begin():
+                    slots.release(
+                        connection, started.kpi.source, started.slot_no, started.claimed.execution_id
+                    )
 
     def _run(self, kpi: Kpi, claimed: Claim) -> RunResult:
         start, end = window(claimed.slot, kpi.last_minutes)
@@ -193,46 +231,33 @@ class Executor:
             return RunResult(status=ExecutionStatus.FAILED, error=f"{type(error).__name__}: {error}")
         return RunResult(status=ExecutionStatus.SUCCEEDED, observations=tuple(observations))
 
-    def _evaluate(self, kpi: Kpi, claimed: Claim, result: RunResult) -> list[Evaluation]:
-        if not result.observations:
-            return []
-        baselines = self._baselines(kpi, claimed.slot, [o.key for o in result.observations])
+    def _evaluate(self, started: _Started, result: RunResult) -> list[Evaluation]:
+        rule = started.kpi.rule
+        from_source = rule.baseline.mode is BaselineMode.SOURCE
         return [
             evaluate(
                 o,
-                kpi.rule,
+                rule,
                 baseline=o.source_baseline
-                if kpi.rule.baseline.mode is BaselineMode.SOURCE
-                else baselines.get(o.key),
+                if from_source
+                else aggregate(started.samples.get(o.key, []), rule.baseline.aggregate),
             )
             for o in result.observations
         ]
 
-    def _baselines(self, kpi: Kpi, slot: datetime, keys: Sequence[str]) -> dict[str, float | None]:
-        if kpi.rule.baseline.mode is not BaselineMode.HISTORY:
-            return {}
-        local_slot = slot.astimezone(ZoneInfo(kpi.schedule.timezone)) if kpi.schedule.cron else slot
-        targets = [
-            target.astimezone(UTC) for target in baseline_slots(local_slot, kpi.rule.baseline.weeks_back)
-        ]
-        with self._engine.connect() as connection:
-            samples = history.values_near(
-                connection, kpi_id=kpi.id, keys=keys, targets=targets, tolerance=_tolerance(kpi)
-            )
-        return {key: aggregate(values, kpi.rule.baseline.aggregate) for key, values in samples.items()}
-
     def _record(
         self,
-        kpi: Kpi,
-        claimed: Claim,
+        connection: Connection,
+        started: _Started,
         result: RunResult,
         evaluations: list[Evaluation],
         duration_ms: int,
         report: ExecutionReport,
-    ) -> None:
-        now = self._clock()
+    ) -> bool:
+        """Write the outcome and free the slot in one transaction; False when the lease was lost."""
+        kpi, claimed, now = started.kpi, started.claimed, self._clock()
         succeeded = result.status is ExecutionStatus.SUCCEEDED
-        with self._engine.begin() as connection:
+        with connection.begin() as transaction:
             failures = count_outcome(connection, kpi.id, succeeded=succeeded, now=now)
             if not executions.finish(
                 connection,
@@ -243,20 +268,20 @@ class Executor:
                 error=result.error,
                 metric_count=len(evaluations) if succeeded else None,
             ):
-                connection.rollback()
+                transaction.rollback()
                 report.status = "lease lost"
-                log.warning(
-                    "execution %s took longer than its lease; another attempt owns it", claimed.execution_id
-                )
-                return
+                log.warning("execution %s outlived its lease; another attempt owns it", claimed.execution_id)
+                return False
             if succeeded:
                 _store_history(connection, kpi, claimed, evaluations, now)
             report.transitions = self._alerts.after_execution(
                 connection, kpi, claimed, evaluations, failures=failures, succeeded=succeeded, now=now
             )
+            slots.release(connection, kpi.source, started.slot_no, claimed.execution_id)
         report.status, report.duration_ms, report.error = result.status.value, duration_ms, result.error
         report.evaluations = evaluations
         report.events = [t.event for t in report.transitions if t.event is not None]
+        return True
 
 
 def _tolerance(kpi: Kpi) -> timedelta:
@@ -280,7 +305,7 @@ def _store_history(
         for e in evaluations
         if math.isfinite(e.current)
     ]
-    history.replace(
+    history.record(
         connection,
         kpi_id=kpi.id,
         execution_id=claimed.execution_id,
