@@ -23,6 +23,11 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from shared.errors import UnsupportedDatabaseError
 
 SQLITE_BUSY_TIMEOUT_S = 30
+#: Pooled server connections are replaced after this long. There is no ping before each use (a round trip
+#: per checkout): a connection that died anyway fails its first statement, SQLAlchemy then discards the
+#: pool's connections, and the hot path retries once (`Executor.execute`); elsewhere the invocation fails
+#: and the host retries it.
+POOL_RECYCLE_S = 1800
 POSTGRES_CONNECT_TIMEOUT_S = 10
 #: SQL_COPT_SS_ACCESS_TOKEN: the ODBC pre-connect attribute that carries an Entra ID access token.
 SQL_COPT_SS_ACCESS_TOKEN = 1256
@@ -88,7 +93,7 @@ def _postgresql_engine(url: URL) -> Engine:
         url = url.set(drivername="postgresql+psycopg")
     return create_engine(
         url,
-        pool_pre_ping=True,
+        pool_recycle=POOL_RECYCLE_S,
         connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, "application_name": "monitoringgrid"},
     )
 
@@ -98,7 +103,7 @@ def _mssql_engine(url: URL, credential: TokenCredential | None) -> Engine:
 
     # Only SQLAlchemy pools connections: a pooled ODBC connection would outlive its access token.
     pyodbc.pooling = False
-    engine = create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_recycle=POOL_RECYCLE_S)
     if uses_token_authentication(url):
         event.listen(engine, "do_connect", AccessTokenHook(credential or default_credential()))
     return engine

@@ -3,9 +3,9 @@
 Every run happens inside `SourceDialect.read_only(connection, timeout_s)`: a transaction that is always
 rolled back, with a timeout that cancels the statement on the server.
 
-- **PostgreSQL**: `SET TRANSACTION READ ONLY`, then `statement_timeout` (ms) and `TimeZone = 'UTC'` set
-  local to the transaction. Window parameters bind as aware UTC timestamps; with the session in UTC they
-  compare correctly with both `timestamptz` and UTC `timestamp` columns. Procedure contract 1 is a
+- **PostgreSQL**: `transaction_read_only`, `statement_timeout` (ms) and `TimeZone = 'UTC'`, set local to
+  the transaction in one statement. Window parameters bind as aware UTC timestamps; with the session in UTC
+  they compare correctly with both `timestamptz` and UTC `timestamp` columns. Procedure contract 1 is a
   PROCEDURE with INOUT parameters, `CALL name(:minutes, NULL, NULL, NULL)`; contract 2 a set-returning
   FUNCTION, `SELECT * FROM name(:minutes)`; `pg_proc.prokind` of `to_regproc(name)` tells which.
 - **SQLite**: `PRAGMA query_only=ON`, an authorizer that permits only reading (SELECT, READ, FUNCTION,
@@ -44,6 +44,10 @@ _SQLITE_READ_ACTIONS = frozenset(
 _POSTGRES_TRANSIENT = ("08", "53", "40001", "40P01", "55P03", "57P01", "57P02", "57P03")
 _POSTGRES_QUERY_CANCELED = "57014"
 _POSTGRES_PART = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"[^"\x00-\x1f:%]+")'
+_POSTGRES_ARM = text(
+    "SELECT set_config('transaction_read_only', 'on', true), set_config('statement_timeout', :ms, true),"
+    " set_config('TimeZone', 'UTC', true)"
+)
 
 
 class Failure(Enum):
@@ -59,14 +63,18 @@ class SourceDialect(ABC):
 
     @contextmanager
     def read_only(self, connection: Connection, timeout_s: float) -> Iterator[None]:
-        """A transaction that is always rolled back, its statements cancelled after `timeout_s`."""
+        """A transaction that never writes (rolled back, or committed where it is read-only by the server's
+        own rule), its statements cancelled after `timeout_s`."""
         with connection.begin() as transaction:
             try:
                 self._arm(connection, timeout_s)
                 yield
             finally:
                 self._disarm(connection)
-            transaction.rollback()
+            self._end(transaction)
+
+    def _end(self, transaction: Any) -> None:
+        transaction.rollback()
 
     def bind_datetime(self, value: datetime) -> object:
         """How an aware UTC datetime is passed as a bind parameter."""
@@ -207,9 +215,12 @@ class PostgresDialect(SourceDialect):
             return Failure.TRANSIENT
         return Failure.PERMANENT
 
+    def _end(self, transaction: Any) -> None:
+        # The transaction is READ ONLY, so COMMIT writes nothing; unlike ROLLBACK it keeps psycopg's prepared
+        # statements (a ROLLBACK makes it send DEALLOCATE ALL and prepare everything again next run).
+        transaction.commit()
+
     def _arm(self, connection: Connection, timeout_s: float) -> None:
-        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-        connection.execute(
-            text("SELECT set_config('statement_timeout', :ms, true), set_config('TimeZone', 'UTC', true)"),
-            {"ms": str(_timeout_ms(timeout_s))},
-        )
+        # One round trip: read-only (allowed at any point of a transaction), the timeout and UTC, all local
+        # to the transaction.
+        connection.execute(_POSTGRES_ARM, {"ms": str(_timeout_ms(timeout_s))})

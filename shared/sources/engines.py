@@ -89,7 +89,9 @@ def _postgresql_engine(url: URL, source: str, pool: dict[str, Any]) -> Engine:
         connect_args["prepare_threshold"] = 0
     if "application_name" not in url.query:
         connect_args["application_name"] = application_name(source)
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **pool)
+    # No pre-ping: a connection that went stale fails its first statement, which is a transient error, and
+    # the runner retries it on a fresh connection; a ping would cost a round trip on every run.
+    return create_engine(url, connect_args=connect_args, **pool)
 
 
 def _mssql_engine(url: URL, pool: dict[str, Any], credential: TokenCredential | None) -> Engine:

@@ -391,3 +391,22 @@ def test_a_hanging_query_is_cancelled_and_the_execution_timed_out(
                 )
                 == 0
             )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_dead_pooled_connection_is_replaced_and_the_claim_retried(
+    database: Database, source_url: str, postgres_admin: Engine
+) -> None:
+    runner = CountingRunner({"main": source_url})
+    executor = Executor(database.engine, runner, settings_with())
+    with database.engine.begin() as connection:
+        kpi_id = insert_kpi(connection, make_kpi(), next_run_at=None)
+        execution_id = Pipeline.queue_slot(None, connection, kpi_id, NOW)  # type: ignore[arg-type]
+    with database.engine.connect() as connection:  # the pool keeps this connection...
+        pid = connection.scalar(text("SELECT pg_backend_pid()"))
+    with postgres_admin.connect() as admin:  # ...which the server then drops (a failover, an idle cut)
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    report = executor.execute(execution_id, owner="e1")
+    runner.dispose()
+    assert report.status == "succeeded"
