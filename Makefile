@@ -40,3 +40,21 @@ format: deps
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks of the KPI pipeline (not run by the tests); they write benchmarks/RESULTS.md. query-exporter, the
+# point of comparison, lives in its own virtualenv, never in requirements*.txt; when it cannot be installed
+# the benchmarks still run and RESULTS.md says so.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP):
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet 'query-exporter==5.0.2' 'psycopg[binary]>=3.2,<4'
+	touch $@
+
+.PHONY: bench
+bench: $(PY_STAMP)
+	-scripts/ensure-postgres
+	-$(MAKE) --no-print-directory $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.pipeline --query-exporter $(BENCH_VENV)/bin/query-exporter

@@ -1,0 +1,116 @@
+"""Throughput: executions per second through the production executor, alternated in rounds with
+query-exporter running the same SQL on the same source database.
+
+Two configurations of ours, each round: 4 threads in this process, and 2 spawned processes of 2 threads
+(a single Python process is bound to one core by the GIL; the machine has two). Client CPU is that of the
+process(es) running executors; server CPU that of every `postgres` process over the window.
+"""
+
+from __future__ import annotations
+
+import queue
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks._executor import THREADS, Bench, Item, grow
+from benchmarks._exporter import QueryExporter
+from benchmarks._workers import run_processes, run_threads, server_stopwatch
+
+ROUND_S = 5.0
+WARMUP_S = 2.0
+PROCESSES = 2
+THREADS_PER_PROCESS = 2
+
+
+@dataclass
+class Rates:
+    """Per round: (executions, wall seconds, client CPU seconds, server CPU seconds)."""
+
+    rounds: list[tuple[float, float, float, float]] = field(default_factory=list)
+    failures: float = 0.0
+
+    def per_second(self) -> list[float]:
+        return [count / wall for count, wall, _cpu, _server in self.rounds]
+
+    def cpu_ms(self) -> list[float]:
+        return [cpu / count * 1000 for count, _wall, cpu, _server in self.rounds]
+
+    def server_ms(self) -> list[float]:
+        return [server / count * 1000 for count, _wall, _cpu, server in self.rounds]
+
+
+@dataclass
+class Throughput:
+    kind: str
+    threads: Rates = field(default_factory=Rates)  #: 1 process x THREADS threads
+    processes: Rates = field(default_factory=Rates)  #: PROCESSES processes x THREADS_PER_PROCESS threads
+    exporter: Rates | None = None
+    offered: int = 0  #: queries per second configured for query-exporter (our warm-up rate)
+    exporter_problem: str | None = None
+
+
+def measure(bench: Bench, kind: str, *, rounds: int, exporter: Path | None, workdir: Path) -> Throughput:
+    """Warm up, then per round a window of each of ours and one of query-exporter's, ROUND_S seconds each."""
+    workload = bench.workloads[kind]
+    grow(bench, workload, 1500)
+    warm = run_threads(
+        bench.executor, _queue(workload.take(workload.left)), THREADS, WARMUP_S, must_fill=False
+    )
+    rate = warm[0] / warm[1]
+    per_window = int(rate * ROUND_S * 2.5) + 300  # margin: processes may be faster than threads
+    grow(bench, workload, rounds * 2 * per_window)
+    result = Throughput(kind=kind, offered=max(1, round(rate)))
+    runner = _exporter(bench, workload.sql, result, exporter, workdir)
+    urls = (bench.monitoring_url, bench.source_url)
+    try:
+        for _ in range(rounds):
+            result.threads.rounds.append(_threads_window(bench, workload.take(per_window)))
+            ids = [item[0] for item in workload.take(per_window)]
+            result.processes.rounds.append(
+                run_processes(urls, ids, processes=PROCESSES, threads=THREADS_PER_PROCESS, seconds=ROUND_S)
+            )
+            if runner is not None and result.exporter is not None:
+                ok, failed, wall, cpu, spent = runner.measure(ROUND_S, server_stopwatch)
+                result.exporter.rounds.append((ok, wall, cpu, spent))
+                result.exporter.failures += failed
+    finally:
+        if runner is not None:
+            runner.close()
+    return result
+
+
+def _threads_window(bench: Bench, items: list[Item]) -> tuple[float, float, float, float]:
+    server = server_stopwatch()
+    count, wall, cpu = run_threads(bench.executor, _queue(items), THREADS, ROUND_S, must_fill=True)
+    return count, wall, cpu, server()
+
+
+def _exporter(
+    bench: Bench, sql: str, result: Throughput, exporter: Path | None, workdir: Path
+) -> QueryExporter | None:
+    if exporter is None:
+        result.exporter_problem = "not run: --query-exporter was not given"
+        return None
+    if not exporter.exists():
+        result.exporter_problem = (
+            f"not run: {exporter} does not exist (`make bench` installs query-exporter into .venv-bench; "
+            "that step failed, see its output)"
+        )
+        return None
+    try:
+        runner = QueryExporter(
+            exporter, bench.source_url, sql, per_second=result.offered, pool=THREADS, workdir=workdir
+        )
+    except (OSError, RuntimeError) as error:
+        result.exporter_problem = f"query-exporter could not run: {error}"
+        return None
+    result.exporter = Rates()
+    return runner
+
+
+def _queue(items: list[Item]) -> queue.SimpleQueue[uuid.UUID]:
+    pending: queue.SimpleQueue[uuid.UUID] = queue.SimpleQueue()
+    for item in items:
+        pending.put(item[0])
+    return pending

@@ -1,0 +1,173 @@
+"""Running the production executor for a fixed window: on threads of this process, or in worker processes
+(spawned, each with its own engines and runner, as separate Functions worker processes would be).
+
+Each thread has its own lease owner and takes queued execution ids from a shared queue until the window
+closes. CPU is user + system time of the process(es) that ran the executors; PostgreSQL's is measured by
+`server_stopwatch` over the same window.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from multiprocessing.synchronize import Barrier, Event
+from pathlib import Path
+from typing import Any
+
+from benchmarks._executor import THREADS, settings
+from shared.db.engine import create_monitoring_engine
+from shared.services.execution import Executor
+from shared.sources import SourceRunner
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+Window = tuple[float, float, float]  #: (executions finished, wall seconds, client CPU seconds)
+
+
+def run_threads(
+    executor: Executor,
+    pending: queue.SimpleQueue[uuid.UUID],
+    threads: int,
+    seconds: float,
+    *,
+    must_fill: bool,
+) -> Window:
+    """`threads` threads running executions from `pending` for `seconds`."""
+    stop = threading.Event()
+    done = [0] * threads
+    errors: list[BaseException] = []
+
+    def work(number: int) -> None:
+        owner = f"bench-{os.getpid()}-{number}"
+        try:
+            while not stop.is_set():
+                try:
+                    execution_id = pending.get_nowait()
+                except queue.Empty:
+                    return
+                report = executor.execute(execution_id, owner=owner)
+                if report.deferred:
+                    pending.put(execution_id)
+                elif report.status != "succeeded":
+                    raise RuntimeError(f"execution {execution_id} ended {report.status}: {report.error}")
+                else:
+                    done[number] += 1
+        except BaseException as error:  # re-raised by the caller's thread
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, args=(n,), name=f"executor-{n}") for n in range(threads)]
+    cpu, wall = time.process_time(), time.perf_counter()
+    for worker in workers:
+        worker.start()
+    stop.wait(seconds)
+    stop.set()
+    for worker in workers:
+        worker.join()
+    measured = (float(sum(done)), time.perf_counter() - wall, time.process_time() - cpu)
+    if errors:
+        raise errors[0]
+    if must_fill and pending.empty():
+        raise RuntimeError("the queue ran dry inside the window: seed more executions")
+    return measured
+
+
+def run_processes(
+    urls: tuple[str, str], ids: list[uuid.UUID], *, processes: int, threads: int, seconds: float
+) -> tuple[float, float, float, float]:
+    """`processes` spawned workers, each with `threads` threads over its share of `ids`, started together
+    once all are connected and warm: (executions, longest window s, CPU s of all workers, server CPU s)."""
+    context = multiprocessing.get_context("spawn")
+    ready, start, finish = context.Barrier(processes + 1), context.Event(), context.Event()
+    results: multiprocessing.Queue[Any] = context.Queue()
+    shares = [[str(execution_id) for execution_id in ids[n::processes]] for n in range(processes)]
+    workers = [
+        context.Process(
+            target=_worker, args=(urls, shares[n], threads, seconds, (ready, start, finish), results)
+        )
+        for n in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        try:
+            ready.wait(timeout=120)
+        except threading.BrokenBarrierError:
+            failure = results.get(timeout=30)
+            raise RuntimeError(f"an executor process failed: {failure[1]}") from None
+        server = server_stopwatch()
+        start.set()
+        outcomes = [results.get(timeout=seconds + 120) for _ in workers]
+        server_s = server()  # before the workers disconnect: their backends' CPU goes with them
+    finally:
+        finish.set()
+        for worker in workers:
+            worker.join(timeout=30)
+    failures = [outcome[1] for outcome in outcomes if outcome[0] != "ok"]
+    if failures:
+        raise RuntimeError(f"an executor process failed: {failures[0]}")
+    return (
+        sum(o[1] for o in outcomes),
+        max(o[2] for o in outcomes),
+        sum(o[3] for o in outcomes),
+        server_s,
+    )
+
+
+def _worker(
+    urls: tuple[str, str],
+    ids: list[str],
+    threads: int,
+    seconds: float,
+    signals: tuple[Barrier, Event, Event],
+    results: multiprocessing.Queue[Any],
+) -> None:
+    ready, start, finish = signals
+    try:
+        engine = create_monitoring_engine(urls[0])
+        runner = SourceRunner({"main": urls[1]}, pool_size=threads)
+        executor = Executor(engine, runner, settings(max_parallel_kpis=THREADS * 2))
+        pending: queue.SimpleQueue[uuid.UUID] = queue.SimpleQueue()
+        for execution_id in ids:
+            pending.put(uuid.UUID(execution_id))
+        run_threads(executor, pending, threads, 0.3, must_fill=True)  # connect and warm up
+        ready.wait(timeout=120)
+        start.wait(timeout=120)
+        results.put(("ok", *run_threads(executor, pending, threads, seconds, must_fill=True)))
+        finish.wait(timeout=120)
+        runner.dispose()
+        engine.dispose()
+    except BaseException as error:
+        ready.abort()
+        results.put(("error", f"{type(error).__name__}: {error}"))
+
+
+def server_stopwatch() -> Callable[[], float]:
+    """Starts counting the CPU of the PostgreSQL processes (server, backends, background workers); the
+    function returned gives the user + system seconds they used since. Per process, so that one exiting
+    meanwhile only loses its share instead of making the sum negative."""
+    before = _postgres_ticks()
+
+    def since() -> float:
+        return sum(ticks - before.get(pid, 0) for pid, ticks in _postgres_ticks().items()) / _TICKS
+
+    return since
+
+
+def _postgres_ticks() -> dict[int, int]:
+    ticks = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name, _, rest = stat.partition(" (")[2].partition(")")
+        if name.startswith("postgres"):
+            fields = rest.split()
+            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks
