@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
-from shared.domain.kpi import AlertPolicy, Kpi, KpiKind, Priority, Rule, Schedule
+from shared.domain.kpi import Kpi, KpiKind
 from shared.domain.observation import Observation
 from shared.sources import (
     SourceNotConfigured,
@@ -29,6 +29,7 @@ from shared.sources import (
 )
 from shared.sources.engines import application_name
 from tests.conftest import Database
+from tests.factories import make_kpi
 
 START = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 END = START + timedelta(hours=1)
@@ -56,21 +57,7 @@ class Source:
 
 
 def kpi(sql: str, *, kind: KpiKind = KpiKind.QUERY, source: str = "main", last_minutes: int = 60) -> Kpi:
-    return Kpi(
-        id=1,
-        indicator="Deposits",
-        owner="Payments",
-        priority=Priority.CRITICAL,
-        source=source,
-        kind=kind,
-        sql_text=sql,
-        schedule=Schedule(frequency_minutes=5),
-        last_minutes=last_minutes,
-        rule=Rule(deviation_percent=10),
-        policy=AlertPolicy(),
-        subject_template="{Indicator}",
-        description_template="{Indicator}",
-    )
+    return make_kpi(id=1, sql_text=sql, kind=kind, source=source, last_minutes=last_minutes)
 
 
 def run(runner: SourceRunner, job: Kpi, *, timeout_s: float = 10) -> list[Observation]:

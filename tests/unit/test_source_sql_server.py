@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import event
 
 from shared.db.engine import SQL_COPT_SS_ACCESS_TOKEN
-from shared.domain.kpi import AlertPolicy, Kpi, KpiKind, Priority, Rule, Schedule
+from shared.domain.kpi import Kpi, KpiKind
 from shared.sources.contracts import ProcedureContract, ProcedureSignature, ResultSet
 from shared.sources.dialects import Failure
 from shared.sources.engines import POOL_TIMEOUT_S, create_source_engine
@@ -40,6 +40,7 @@ from shared.sources.sql_server import (
     query_timeout_s,
     signature_from_parameters,
 )
+from tests.factories import make_kpi
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = ProcedureSignature(contract=ProcedureContract.OUTPUT_PARAMETERS)
@@ -51,21 +52,7 @@ AZURE_SQL_TRANSIENT += (10053, 10054, 10060, 233, 64)
 
 
 def procedure(name: str) -> Kpi:
-    return Kpi(
-        id=1,
-        indicator="Deposits",
-        owner="Payments",
-        priority=Priority.CRITICAL,
-        source="main",
-        kind=KpiKind.PROCEDURE,
-        sql_text=name,
-        schedule=Schedule(frequency_minutes=5),
-        last_minutes=60,
-        rule=Rule(deviation_percent=10),
-        policy=AlertPolicy(),
-        subject_template="{Indicator}",
-        description_template="{Indicator}",
-    )
+    return make_kpi(id=1, kind=KpiKind.PROCEDURE, sql_text=name)
 
 
 def test_the_output_parameter_batch_declares_runs_and_selects_the_outputs() -> None:
