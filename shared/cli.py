@@ -21,7 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared import local_settings, runtime
 from shared.db import migrate
+from shared.db.alerts import list_alerts
 from shared.definitions import Format, render_document
+from shared.domain.alert import AlertStatus
 from shared.domain.health import HealthStatus
 from shared.errors import DefinitionsError, MonitoringGridError, SettingsError
 from shared.services import definitions
@@ -56,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--settings-file", type=Path, help="local settings JSON (default: ./local.settings.json)"
     )
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{db,settings,kpi,health}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{db,settings,kpi,alerts,health}")
 
     db = groups.add_parser("db", help="the monitoring database schema").add_subparsers(required=True)
     up = db.add_parser("upgrade", help="apply migrations up to a revision (default: head)")
@@ -73,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     _with_json(settings.add_parser("show", help="every setting's effective value, secrets masked"), _show)
 
     _add_kpi_commands(groups)
+    _add_alert_commands(groups)
     _with_json(groups.add_parser("health", help="run the health checks (the JSON of /api/health)"), _health)
     return parser
 
@@ -92,6 +95,14 @@ def _add_kpi_commands(groups: argparse._SubParsersAction[argparse.ArgumentParser
     run = kpi.add_parser("run", help="run a KPI now, through the executor's path; print the outcome as JSON")
     run.add_argument("kpi", help="the KPI's id or indicator")
     run.set_defaults(command=_kpi_run)
+
+
+def _add_alert_commands(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    alerts = groups.add_parser("alerts", help="alerts").add_subparsers(required=True)
+    listing = alerts.add_parser("list", help="the newest alerts first")
+    listing.add_argument("--status", choices=[status.value for status in AlertStatus])
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    _with_json(listing, _alerts_list)
 
 
 def _with_json(parser: argparse.ArgumentParser, command: Command) -> None:
@@ -189,6 +200,20 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in cells
     )
+
+
+def _alerts_list(args: argparse.Namespace) -> int:
+    status = AlertStatus(args.status) if args.status else None
+    with runtime.monitoring_engine().connect() as connection:
+        rows = list_alerts(connection, status=status, limit=args.limit)
+    lines = [
+        f"{row['id']:>6} {row['status']:<12} {row['severity']:<8} {row['indicator'] or '(system)'} / "
+        f"{row['metric_key']}  current={row['current_value']} baseline={row['baseline_value']} "
+        f"deviation={row['deviation_percent']} opened={row['opened_at']:%Y-%m-%d %H:%M:%S}Z"
+        for row in rows
+    ]
+    _emit(args, rows, "\n".join(lines) if lines else "no alerts")
+    return 0
 
 
 def _kpi_run(args: argparse.Namespace) -> int:

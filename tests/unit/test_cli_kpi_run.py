@@ -89,3 +89,19 @@ def test_kpi_run_of_a_failing_kpi_exits_1_with_the_error_in_the_json(
     outcome = json.loads(result.stdout)
     assert outcome["status"] == "failed"
     assert "no such table: deposits" in outcome["error"]
+
+
+def test_alerts_list_shows_the_alert_a_run_opened(tmp_path: Path, env: dict[str, str]) -> None:
+    assert mgrid("alerts", "list", cwd=tmp_path, **env).stdout.strip() == "no alerts"
+    opened = json.loads(mgrid("kpi", "run", "Deposits", cwd=tmp_path, **env).stdout)["alerts"][0]["id"]
+    listed = json.loads(mgrid("alerts", "list", "--status", "open", "--json", cwd=tmp_path, **env).stdout)
+    assert [(a["id"], a["indicator"], a["metric_key"], a["status"]) for a in listed] == [
+        (opened, "Deposits", "TotalDeposits", "open")
+    ]
+    assert (
+        json.loads(mgrid("alerts", "list", "--status", "resolved", "--json", cwd=tmp_path, **env).stdout)
+        == []
+    )
+    text = mgrid("alerts", "list", cwd=tmp_path, **env).stdout
+    assert "Deposits / TotalDeposits" in text
+    assert "deviation=-90.0" in text
