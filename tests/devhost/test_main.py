@@ -1,0 +1,70 @@
+"""`python -m devhost` as a real process with the real `function_app`, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from shared.db import migrate
+from shared.db.engine import create_monitoring_engine
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_devhost_serves_the_real_app_and_exits_0_on_sigterm(azurite: str, tmp_path: Path) -> None:
+    database = tmp_path / "monitoring.db"
+    engine = create_monitoring_engine(f"sqlite:///{database}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    port = free_port()
+    env = {
+        **os.environ,
+        "ConnectionStrings__Monitoring": f"sqlite:///{database}",
+        "AzureWebJobsStorage": azurite,
+    }
+    log = tmp_path / "devhost.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devhost", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            status, body = None, b""
+            deadline = time.monotonic() + 60
+            while status is None:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                try:
+                    url = f"http://127.0.0.1:{port}/api/health"
+                    with urllib.request.urlopen(url, timeout=10) as response:
+                        status, body = response.status, response.read()
+                except (urllib.error.URLError, ConnectionError):
+                    time.sleep(0.1)
+            assert status == 200, body
+            assert json.loads(body)["status"] == "Healthy"
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=40) == 0, log.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    text = log.read_text()
+    assert "Host started: 4 functions, 0 in error" in text
+    assert "Host stopped" in text
