@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: deps test lint types check format clean
+.PHONY: deps test lint types check format clean run
 
 $(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	scripts/ensure-system-packages
@@ -33,6 +33,9 @@ types: deps
 	$(BIN)/mypy
 
 check: lint types test
+
+run: deps
+	scripts/run-local
 
 format: deps
 	$(BIN)/ruff check --fix .

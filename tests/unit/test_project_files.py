@@ -37,7 +37,7 @@ def test_the_example_local_settings_hold_every_setting_at_its_default(
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     loaded = effective_values(Settings.load())
-    assert loaded.pop("ConnectionStrings__Sources__main") == "sqlite:///.data/source.db"
+    assert loaded.pop("ConnectionStrings__Sources__main") == "sqlite:///.data/demo-source.db"
     assert loaded.pop("AzureWebJobsStorage") == "UseDevelopmentStorage=true"
     defaults.pop("AzureWebJobsStorage")
     assert loaded == defaults
