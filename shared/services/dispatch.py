@@ -60,6 +60,9 @@ class ExecutionMessages:
             self._dead_letter(KPI_EXECUTIONS, str(error), body, message_id, dequeue_count)
             return None
         report = self._executor.execute(message.execution_id, owner=owner)
+        if report.status == "missing":
+            reason = f"execution {message.execution_id} does not exist (its KPI was deleted, or it never did)"
+            self._dead_letter(KPI_EXECUTIONS, reason, body, message_id, dequeue_count)
         if report.deferred:
             delay_s = DEFER_BASE_S + random.randint(0, DEFER_JITTER_S)  # noqa: S311 - jitter, not security
             self._sender().send(KPI_EXECUTIONS, [execution_message(message.execution_id)], delay_s=delay_s)

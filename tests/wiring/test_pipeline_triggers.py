@@ -141,13 +141,16 @@ def test_a_malformed_message_is_recorded_and_dropped_without_retry(
     assert row.reason.startswith(reason)
 
 
-def test_a_message_for_a_deleted_kpi_is_dropped(environment: Database) -> None:
+def test_a_message_for_a_deleted_kpi_is_recorded_and_dropped(environment: Database) -> None:
     execution_id = schedule_one(environment)
     with environment.engine.begin() as connection:
         connection.execute(kpis.delete())
     events = Out()
     call("kpi_executor", message(json.dumps({"execution_id": str(execution_id)})), events)
     assert events.get() == []
+    with environment.engine.connect() as connection:
+        (reason,) = connection.execute(select(dead_letters.c.reason)).scalars().all()
+    assert reason == f"execution {execution_id} does not exist (its KPI was deleted, or it never did)"
 
 
 def test_a_poisoned_message_fails_its_execution_and_counts_toward_the_failure_alert(
