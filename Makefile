@@ -61,3 +61,10 @@ bench: $(PY_STAMP)
 	-scripts/ensure-postgres
 	-$(MAKE) --no-print-directory $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.pipeline --query-exporter $(BENCH_VENV)/bin/query-exporter
+
+# End to end through devhost + Azurite with 1 and 3 host processes (about 2 minutes); writes only the
+# `<!-- e2e:start -->` section of benchmarks/RESULTS.md.
+.PHONY: bench-e2e
+bench-e2e: deps
+	-scripts/ensure-postgres
+	$(BIN)/python -m benchmarks.e2e
