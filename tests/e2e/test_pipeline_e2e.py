@@ -27,7 +27,7 @@ from shared.services.definitions import import_file
 from shared.settings import Settings
 from tests.conftest import Database
 from tests.e2e.conftest import host_env
-from tests.e2e.harness import start_devhost, wait_until
+from tests.e2e.harness import Devhost, start_devhost, wait_until
 from tests.factories import insert_kpi, make_kpi
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("database", ["postgresql"], indirect=True)]
@@ -165,9 +165,17 @@ def test_three_hosts_run_every_slot_once_within_the_slot_limit_and_survive_a_kil
     )
     most = _watch_source_concurrency(database)
     hosts = [start_devhost(env, tmp_path) for _ in range(3)]
-    victim = hosts[0]
+    survivors = list(hosts)
     try:
-        assert wait_until(lambda: _running_on(database, victim.process.pid), timeout_s=60)
+        busy: list[Devhost] = []
+
+        def some_host_is_running_an_execution() -> bool:
+            busy[:] = [host for host in hosts if _running_on(database, host.process.pid)]
+            return bool(busy)
+
+        assert wait_until(some_host_is_running_an_execution, timeout_s=90)
+        victim = busy[0]
+        survivors.remove(victim)
         victim.stop(signal.SIGKILL)  # mid-run: its execution's lease must expire and another host finish it
         deadline = start + timedelta(minutes=2, seconds=30)
         assert wait_until(lambda: datetime.now(UTC) > deadline, timeout_s=200, interval_s=1)
@@ -175,9 +183,11 @@ def test_three_hosts_run_every_slot_once_within_the_slot_limit_and_survive_a_kil
             connection.execute(kpis.update().values(next_run_at=None))
         assert wait_until(lambda: _all_finished(database), timeout_s=240, interval_s=1), _unfinished(database)
     finally:
-        for host in hosts[1:]:
-            assert host.stop() == 0
+        exit_codes = [host.stop() for host in survivors]
+        for host in hosts:  # the killed one too: close its log
+            host.stop(signal.SIGKILL)
         most.stop()
+    assert exit_codes == [0, 0]  # the survivors shut down gracefully
     with database.engine.connect() as connection:
         rows = connection.execute(
             select(
