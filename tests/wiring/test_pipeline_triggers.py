@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,7 @@ def schedule_one(database: Database, **changes: Any) -> uuid.UUID:
     return uuid.UUID(json.loads(body)["execution_id"])
 
 
-def _past() -> Any:
-    from datetime import UTC, datetime, timedelta
-
+def _past() -> datetime:
     return datetime.now(UTC) - timedelta(minutes=1)
 
 
