@@ -5,12 +5,16 @@ literal braces. Nothing else is a field: no attribute access (`{Indicator.x}`), 
 spec (`{CurrentValue:>10}`), conversion (`{X!r}`) or positional field (`{}`, `{0}`), so rendering can never
 evaluate anything. `template_problems` explains what is wrong, so a KPI with a bad template is rejected when
 it is saved instead of sending alerts with unrendered text, as the original system did.
+
+`render` substitutes values by name only. The values are inserted as they are, never parsed again, so a value
+holding braces or a format spec is just text. A field that is not a known placeholder (a template saved before
+a rule changed) stays as it was written, so a notice is still sent rather than lost.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from shared.domain.kpi import TEMPLATE_PLACEHOLDERS
@@ -31,6 +35,34 @@ def placeholders(template: str) -> frozenset[str]:
     return frozenset(
         item.text for item in _scan(template) if isinstance(item, _Field) and _NAME.fullmatch(item.text)
     )
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """`template` with each known `{Placeholder}` replaced by its value and `{{` / `}}` made single braces."""
+    parts: list[str] = []
+    index = 0
+    for start, end, replacement in _substitutions(template, values):
+        parts.append(template[index:start])
+        parts.append(replacement)
+        index = end
+    parts.append(template[index:])
+    return "".join(parts)
+
+
+def _substitutions(template: str, values: Mapping[str, str]) -> Iterator[tuple[int, int, str]]:
+    """(start, end, text) spans of `template` to replace, in order."""
+    index = 0
+    while index < len(template):
+        if template.startswith(("{{", "}}"), index):
+            yield index, index + 2, template[index]
+            index += 2
+        elif template[index] == "{" and (end := _field_end(template, index)) is not None:
+            name = template[index + 1 : end]
+            if name in TEMPLATE_PLACEHOLDERS and name in values:
+                yield index, end + 1, values[name]
+            index = end + 1
+        else:
+            index += 1
 
 
 def template_problems(template: str) -> list[str]:

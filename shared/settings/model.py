@@ -56,6 +56,11 @@ def _check_interval(section: str, interval_s: int, schedule: str) -> None:
         )
 
 
+def _empty_is_none(value: object) -> object:
+    """App settings and local.settings.json cannot hold null: an empty value means "not set"."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
@@ -215,6 +220,13 @@ class AlertProcessingSettings(_Section):
         alias="AutoResolutionTimeoutMinutes",
         description="Minutes without a breach after which an alert resolves itself.",
     )
+    outbox_grace_seconds: int = Field(
+        60,
+        ge=10,
+        le=3600,
+        alias="OutboxGraceSeconds",
+        description="Seconds an alert event waits for alert_escalation before alert_processor delivers it.",
+    )
     schedule: str = Field(
         "*/30 * * * * *",
         alias="Schedule",
@@ -253,6 +265,106 @@ class WorkerSettings(_Section):
     logging: LoggingSettings = Field(default_factory=LoggingSettings, alias="Logging")
 
 
+SmtpSecurity = Literal["none", "starttls", "tls"]
+SmsMode = Literal["acs", "gateway"]
+
+
+class SmtpSettings(_Section):
+    """`Notifications__Smtp__*`: the mail server for email (and for SMS through an email gateway)."""
+
+    host: str | None = Field(None, alias="Host", description="SMTP server; email is not sent while unset.")
+    port: int = Field(587, ge=1, le=65535, alias="Port", description="SMTP port (587 STARTTLS, 465 TLS).")
+    username: str | None = Field(None, alias="Username", description="SMTP user; no login while unset.")
+    password: str | None = Field(
+        None, alias="Password", description="SMTP password.", json_schema_extra={"secret": True}
+    )
+    from_address: str = Field(
+        "monitoringgrid@localhost", alias="From", description="Sender address of alert email."
+    )
+    security: SmtpSecurity = Field(
+        "starttls", alias="Security", description="Transport security: none, starttls or tls (implicit)."
+    )
+    timeout_seconds: int = Field(
+        30, ge=1, le=300, alias="TimeoutSeconds", description="Bound on one SMTP conversation."
+    )
+
+    _unset = field_validator("host", "username", "password", mode="before")(_empty_is_none)
+
+
+class SmsSettings(_Section):
+    """`Notifications__Sms__*`: how SMS leave (Azure Communication Services or an email-to-SMS gateway)."""
+
+    mode: SmsMode = Field(
+        "acs", alias="Mode", description="acs (Azure Communication Services) or gateway (email-to-SMS)."
+    )
+    gateway: str | None = Field(
+        None, alias="Gateway", description="Email-to-SMS gateway domain: SMS go to <digits>@<gateway>."
+    )
+
+    _unset = field_validator("gateway", mode="before")(_empty_is_none)
+
+
+class AcsSettings(_Section):
+    """`Notifications__Acs__*`: Azure Communication Services for SMS."""
+
+    connection_string: str | None = Field(
+        None,
+        alias="ConnectionString",
+        description="ACS connection string (endpoint=...;accesskey=...); a Key Vault reference in Azure.",
+        json_schema_extra={"secret": True},
+    )
+    from_number: str | None = Field(
+        None, alias="From", description="ACS phone number SMS are sent from (E.164, e.g. +18005550100)."
+    )
+
+    _unset = field_validator("connection_string", "from_number", mode="before")(_empty_is_none)
+
+
+class NotificationsSettings(_Section):
+    """`Notifications__*`: channels, signing and delivery retries."""
+
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings, alias="Smtp")
+    sms: SmsSettings = Field(default_factory=SmsSettings, alias="Sms")
+    acs: AcsSettings = Field(default_factory=AcsSettings, alias="Acs")
+    webhook_secret: str | None = Field(
+        None,
+        alias="WebhookSecret",
+        description="HMAC-SHA256 key signing generic webhook bodies (X-MonitoringGrid-Signature).",
+        json_schema_extra={"secret": True},
+    )
+    admin_contact: str | None = Field(
+        None,
+        alias="AdminContact",
+        description="Name of the contact told about lost alert events and the service's own health alerts.",
+    )
+    http_timeout_seconds: int = Field(
+        10, ge=1, le=120, alias="HttpTimeoutSeconds", description="Bound on one Teams, Slack or webhook call."
+    )
+    send_attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        alias="SendAttempts",
+        description="Tries of one delivery within an invocation before it is left to alert_processor.",
+    )
+    max_delivery_attempts: int = Field(
+        9,
+        ge=1,
+        le=100,
+        alias="MaxDeliveryAttempts",
+        description="Tries of one delivery in all; after the last it is marked failed with its error.",
+    )
+    retry_backoff_seconds: int = Field(
+        60,
+        ge=1,
+        le=86400,
+        alias="RetryBackoffSeconds",
+        description="First wait before alert_processor retries a delivery; doubles per round.",
+    )
+
+    _unset = field_validator("webhook_secret", "admin_contact", mode="before")(_empty_is_none)
+
+
 class ConnectionStringsSettings(_Section):
     """`ConnectionStrings__*`: SQLAlchemy URLs of the monitoring database and of each KPI source."""
 
@@ -287,6 +399,7 @@ class Settings(BaseSettings):
     connection_strings: ConnectionStringsSettings = Field(
         default_factory=ConnectionStringsSettings, alias="ConnectionStrings"
     )
+    notifications: NotificationsSettings = Field(default_factory=NotificationsSettings, alias="Notifications")
     applicationinsights_connection_string: str | None = Field(
         None,
         alias="APPLICATIONINSIGHTS_CONNECTION_STRING",
@@ -325,8 +438,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        # App settings and local.settings.json cannot hold null: an empty value means "not set".
-        return None if isinstance(value, str) and not value.strip() else value
+        return _empty_is_none(value)
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

@@ -41,6 +41,7 @@ SEED_DEFAULTS = {
     "Worker__AlertProcessing__EscalationTimeoutMinutes": 60,
     "Worker__AlertProcessing__EnableAutoResolution": True,
     "Worker__AlertProcessing__AutoResolutionTimeoutMinutes": 120,
+    "Worker__AlertProcessing__OutboxGraceSeconds": 60,
     "Worker__AlertProcessing__Schedule": "*/30 * * * * *",
     "Worker__Logging__MinimumLevel": "Information",
     "ConnectionStrings__Monitoring": DEFAULT_MONITORING_URL,
@@ -49,6 +50,24 @@ SEED_DEFAULTS = {
     "AzureWebJobsStorage__queueServiceUri": None,
     "AzureWebJobsStorage__clientId": None,
     "AZURE_CLIENT_ID": None,
+    # DESIGN section 6's notification settings, and the delivery retries around them.
+    "Notifications__Smtp__Host": None,
+    "Notifications__Smtp__Port": 587,
+    "Notifications__Smtp__Username": None,
+    "Notifications__Smtp__Password": None,
+    "Notifications__Smtp__From": "monitoringgrid@localhost",
+    "Notifications__Smtp__Security": "starttls",
+    "Notifications__Smtp__TimeoutSeconds": 30,
+    "Notifications__Sms__Mode": "acs",
+    "Notifications__Sms__Gateway": None,
+    "Notifications__Acs__ConnectionString": None,
+    "Notifications__Acs__From": None,
+    "Notifications__WebhookSecret": None,
+    "Notifications__AdminContact": None,
+    "Notifications__HttpTimeoutSeconds": 10,
+    "Notifications__SendAttempts": 3,
+    "Notifications__MaxDeliveryAttempts": 9,
+    "Notifications__RetryBackoffSeconds": 60,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.domain.kpi import TEMPLATE_PLACEHOLDERS
-from shared.domain.template import placeholders, template_problems
+from shared.domain.template import placeholders, render, template_problems
 
 
 @pytest.mark.parametrize(
@@ -91,3 +91,35 @@ def test_the_original_seeded_templates_are_rejected() -> None:
     (problem,) = template_problems(seeded)
     assert problem.startswith("unknown placeholders {frequency}, {current}, {historical}, {deviation};")
     assert "{CurrentValue}" in problem
+
+
+VALUES = {name: f"<{name}>" for name in TEMPLATE_PLACEHOLDERS}
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATE_PLACEHOLDERS))
+def test_render_substitutes_every_placeholder(name: str) -> None:
+    assert render(f"before {{{name}}} after", VALUES) == f"before <{name}> after"
+
+
+@pytest.mark.parametrize(
+    ("template", "rendered"),
+    [
+        ("{{Indicator}} is literal", "{Indicator} is literal"),
+        ("{{{Indicator}}}", "{<Indicator>}"),
+        ('json: {{"key": 1}}', 'json: {"key": 1}'),
+        ("{Indicator.__class__} {Owner[0]} {CurrentValue:>99999} {Severity!r}", None),
+        ("{Unknown} stays", "{Unknown} stays"),
+        ("{unclosed and } stray", "{unclosed and } stray"),
+    ],
+)
+def test_render_never_evaluates_anything_but_bare_names(template: str, rendered: str | None) -> None:
+    assert render(template, VALUES) == (template if rendered is None else rendered)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["{Indicator}", "{0}", "{CurrentValue:>1000000000}", "{{}}", "%s %(x)s", "${HOME}", "}{"],
+)
+def test_values_are_inserted_verbatim_and_never_rendered_again(hostile: str) -> None:
+    values = {**VALUES, "MetricKey": hostile}
+    assert render("key={MetricKey} indicator={Indicator}", values) == f"key={hostile} indicator=<Indicator>"
