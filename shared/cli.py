@@ -103,6 +103,20 @@ def _add_alert_commands(groups: argparse._SubParsersAction[argparse.ArgumentPars
     listing.add_argument("--status", choices=[status.value for status in AlertStatus])
     listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     _with_json(listing, _alerts_list)
+    ack = alerts.add_parser("ack", help="acknowledge an open alert: its escalation stops")
+    ack.add_argument("alert_id", type=int, metavar="ID")
+    ack.add_argument("--by", required=True, help="who acknowledges (kept in the audit trail)")
+    ack.add_argument("--note", help="a note for the audit trail")
+    _with_json(ack, _alerts_ack)
+    resolve = alerts.add_parser("resolve", help="resolve an alert and tell everyone who was notified")
+    resolve.add_argument("alert_id", type=int, metavar="ID")
+    resolve.add_argument("--by", required=True, help="who resolves (kept in the audit trail)")
+    resolve.add_argument("--reason", help="why (shown in the resolved notice)")
+    _with_json(resolve, _alerts_resolve)
+    dispatch = alerts.add_parser("dispatch", help="deliver pending alert events now (as alert_escalation)")
+    dispatch.add_argument("--limit", type=int, default=1000, help="at most this many events (default 1000)")
+    _with_json(dispatch, _alerts_dispatch)
+    _with_json(alerts.add_parser("process", help="one pass of alert_processor now"), _alerts_process)
 
 
 def _with_json(parser: argparse.ArgumentParser, command: Command) -> None:
@@ -214,6 +228,46 @@ def _alerts_list(args: argparse.Namespace) -> int:
     ]
     _emit(args, rows, "\n".join(lines) if lines else "no alerts")
     return 0
+
+
+def _alerts_ack(args: argparse.Namespace) -> int:
+    result = runtime.alert_actions().acknowledge(args.alert_id, by=args.by, note=args.note)
+    state = "acknowledged" if result.changed else f"unchanged ({result.alert['status']})"
+    _emit(args, result.as_json(), f"alert {args.alert_id}: {state}")
+    return 0
+
+
+def _alerts_resolve(args: argparse.Namespace) -> int:
+    result = runtime.alert_actions().resolve(args.alert_id, by=args.by, reason=args.reason)
+    document = result.as_json()
+    text = f"alert {args.alert_id}: " + ("resolved" if result.changed else "already resolved")
+    if result.event is not None:
+        delivered = runtime.event_dispatcher().dispatch_now([result.event.event_id])
+        document["notifications"] = delivered.summary()
+        text += f"; resolved notice: {_outcomes(delivered.summary())}"
+    _emit(args, document, text)
+    return 0
+
+
+def _alerts_dispatch(args: argparse.Namespace) -> int:
+    report = runtime.event_dispatcher().dispatch_outbox(limit=args.limit)
+    _emit(args, report.summary(), f"{len(report.event_ids)} events dispatched: {_outcomes(report.summary())}")
+    return 0
+
+
+def _alerts_process(args: argparse.Namespace) -> int:
+    report = runtime.alert_processor().run()
+    document = report.summary()
+    delivered = runtime.event_dispatcher().dispatch_now([event.event_id for event in report.events])
+    document["dispatched"] = delivered.summary()
+    _emit(args, document, json.dumps(document, indent=2))
+    return 1 if report.errors else 0
+
+
+def _outcomes(summary: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{summary[key]} {key}" for key in ("sent", "retrying", "failed", "dropped") if summary[key]
+    )
 
 
 def _kpi_run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -29,6 +30,9 @@ class AlertEventMessage(BaseModel):
     alert_id: int
 
 
+_Message = TypeVar("_Message", ExecutionMessage, AlertEventMessage)
+
+
 def execution_message(execution_id: uuid.UUID) -> str:
     return json.dumps({"execution_id": str(execution_id)})
 
@@ -39,8 +43,17 @@ def alert_event_message(event: EventRef) -> str:
 
 def parse_execution_message(body: bytes, *, queue: str = KPI_EXECUTIONS) -> ExecutionMessage:
     """The message, or `InvalidMessage` saying what is wrong with it."""
+    return _parse(ExecutionMessage, body, queue)
+
+
+def parse_alert_event_message(body: bytes, *, queue: str = ALERT_EVENTS) -> AlertEventMessage:
+    """The message, or `InvalidMessage` saying what is wrong with it."""
+    return _parse(AlertEventMessage, body, queue)
+
+
+def _parse(model: type[_Message], body: bytes, queue: str) -> _Message:
     try:
-        return ExecutionMessage.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as error:
         problems = "; ".join(_problem(detail) for detail in error.errors())
         raise InvalidMessage(queue, problems) from None

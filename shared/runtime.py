@@ -14,8 +14,14 @@ import uuid
 from sqlalchemy import Engine
 
 from shared.db.engine import create_monitoring_engine
+from shared.domain.notification import Channel
+from shared.notify.base import Sender
 from shared.queues import QueueSender, StorageQueueSender
+from shared.services.alert_actions import AlertActions
+from shared.services.alert_events import AlertEventMessages
+from shared.services.alert_processor import AlertProcessor
 from shared.services.dispatch import ExecutionMessages
+from shared.services.escalation import EventDispatcher
 from shared.services.execution import Executor
 from shared.services.scheduling import Scheduler
 from shared.settings import get_settings, reset_settings
@@ -56,6 +62,34 @@ def execution_messages() -> ExecutionMessages:
     return ExecutionMessages(monitoring_engine(), executor(), get_settings(), queue_sender)
 
 
+@functools.cache
+def senders() -> dict[Channel, Sender]:
+    """The notification channels the settings configure."""
+    from shared.notify import build_senders  # channel libraries load on first delivery only
+
+    return build_senders(get_settings())
+
+
+@functools.cache
+def event_dispatcher() -> EventDispatcher:
+    return EventDispatcher(monitoring_engine(), get_settings(), senders)
+
+
+@functools.cache
+def alert_event_messages() -> AlertEventMessages:
+    return AlertEventMessages(monitoring_engine(), event_dispatcher(), get_settings())
+
+
+@functools.cache
+def alert_processor() -> AlertProcessor:
+    return AlertProcessor(monitoring_engine(), get_settings(), event_dispatcher())
+
+
+@functools.cache
+def alert_actions() -> AlertActions:
+    return AlertActions(monitoring_engine())
+
+
 def owner(invocation_id: str | None = None) -> str:
     """A lease owner naming this host, process and invocation."""
     return f"{socket.gethostname()}:{os.getpid()}:{invocation_id or uuid.uuid4().hex[:12]}"
@@ -67,6 +101,19 @@ def reset() -> None:
         source_runner().dispose()
     if monitoring_engine.cache_info().currsize:
         monitoring_engine().dispose()
-    for cached in (monitoring_engine, source_runner, executor, scheduler, queue_sender, execution_messages):
+    cached_services = (
+        monitoring_engine,
+        source_runner,
+        executor,
+        scheduler,
+        queue_sender,
+        execution_messages,
+        senders,
+        event_dispatcher,
+        alert_event_messages,
+        alert_processor,
+        alert_actions,
+    )
+    for cached in cached_services:
         cached.cache_clear()
     reset_settings()

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
 
+from shared.db.scheduling import skip_locked
 from shared.db.statements import inserted_id
 from shared.db.tables import alert_events, alerts, kpis, metric_states, outbox
 from shared.domain.alert import UNRESOLVED, AlertEventType, AlertKind, AlertStatus, Severity
@@ -245,3 +246,89 @@ def list_alerts(connection: Connection, *, status: AlertStatus | None, limit: in
     if status is not None:
         query = query.where(alerts.c.status == status.value)
     return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def acknowledge(connection: Connection, alert_id: int, *, by: str, now: datetime) -> bool:
+    """Acknowledge the alert if it is open, which stops its escalation; False otherwise."""
+    done = connection.execute(
+        update(alerts)
+        .where(alerts.c.id == alert_id, alerts.c.status == AlertStatus.OPEN.value)
+        .values(
+            status=AlertStatus.ACKNOWLEDGED.value,
+            acknowledged_by=by,
+            acknowledged_at=now,
+            next_escalation_at=None,
+        )
+    )
+    return done.rowcount == 1
+
+
+def get_alert(connection: Connection, alert_id: int) -> dict[str, Any] | None:
+    """The alert's row with its KPI's indicator, or None."""
+    query = (
+        select(alerts, kpis.c.indicator)
+        .select_from(alerts.outerjoin(kpis, kpis.c.id == alerts.c.kpi_id))
+        .where(alerts.c.id == alert_id)
+    )
+    row = connection.execute(query).mappings().first()
+    return dict(row) if row is not None else None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DueAlert:
+    """An alert a processor step selected: due to escalate or to resolve by timeout."""
+
+    id: int
+    kpi_id: int | None
+    metric_key: str
+    escalation_level: int
+
+
+def due_escalations(connection: Connection, *, now: datetime, limit: int) -> list[DueAlert]:
+    """Open alerts whose next escalation time has come, locked for this transaction (others skip them)."""
+    query = (
+        select(alerts.c.id, alerts.c.kpi_id, alerts.c.metric_key, alerts.c.escalation_level)
+        .where(alerts.c.next_escalation_at <= now, alerts.c.status == AlertStatus.OPEN.value)
+        .order_by(alerts.c.next_escalation_at, alerts.c.id)
+        .limit(limit)
+    )
+    return _due(connection, query)
+
+
+def stale_alerts(connection: Connection, *, triggered_before: datetime, limit: int) -> list[DueAlert]:
+    """Unresolved KPI alerts not triggered since `triggered_before`, locked for this transaction."""
+    query = (
+        select(alerts.c.id, alerts.c.kpi_id, alerts.c.metric_key, alerts.c.escalation_level)
+        .where(
+            alerts.c.status.in_([status.value for status in UNRESOLVED]),
+            alerts.c.last_triggered_at <= triggered_before,
+            alerts.c.kind != AlertKind.SYSTEM.value,
+        )
+        .order_by(alerts.c.last_triggered_at, alerts.c.id)
+        .limit(limit)
+    )
+    return _due(connection, query)
+
+
+def _due(connection: Connection, query: Select[Any]) -> list[DueAlert]:
+    return [DueAlert(**row) for row in connection.execute(skip_locked(query, alerts)).mappings()]
+
+
+def escalate(
+    connection: Connection, alert: DueAlert, *, to_level: int | None, next_at: datetime | None
+) -> bool:
+    """Move the alert from its level to `to_level` (None: no higher level, escalation ends there), if it is
+    still open at the level it was selected at."""
+    changes: dict[str, Any] = {"next_escalation_at": next_at if to_level is not None else None}
+    if to_level is not None:
+        changes["escalation_level"] = to_level
+    done = connection.execute(
+        update(alerts)
+        .where(
+            alerts.c.id == alert.id,
+            alerts.c.status == AlertStatus.OPEN.value,
+            alerts.c.escalation_level == alert.escalation_level,
+        )
+        .values(changes)
+    )
+    return done.rowcount == 1

@@ -19,9 +19,10 @@ from sqlalchemy import Engine
 from shared.db import executions
 from shared.db.alerts import EventRef
 from shared.errors import InvalidMessage
-from shared.messages import KPI_EXECUTIONS, describe_body, execution_message, parse_execution_message
+from shared.messages import KPI_EXECUTIONS, execution_message, parse_execution_message
 from shared.queues import QueueSender
 from shared.services.alerting import AlertRecorder
+from shared.services.dead_letters import record_dropped
 from shared.services.execution import ExecutionReport, Executor
 from shared.settings import Settings
 
@@ -93,14 +94,12 @@ class ExecutionMessages:
     def _dead_letter(
         self, queue: str, reason: str, body: bytes, message_id: str | None, dequeue_count: int | None
     ) -> None:
-        log.error("message %s on %s recorded and dropped: %s", message_id, queue, reason)
-        with self._engine.begin() as connection:
-            executions.record_dead_letter(
-                connection,
-                queue=queue,
-                reason=reason,
-                body=describe_body(body),
-                now=self._clock(),
-                message_id=message_id,
-                dequeue_count=dequeue_count,
-            )
+        record_dropped(
+            self._engine,
+            queue=queue,
+            reason=reason,
+            body=body,
+            now=self._clock(),
+            message_id=message_id,
+            dequeue_count=dequeue_count,
+        )

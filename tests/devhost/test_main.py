@@ -66,5 +66,5 @@ def test_devhost_serves_the_real_app_and_exits_0_on_sigterm(azurite: str, tmp_pa
                 process.kill()
                 process.wait()
     text = log.read_text()
-    assert "Host started: 4 functions, 0 in error" in text
+    assert "Host started: 9 functions, 0 in error" in text
     assert "Host stopped" in text

@@ -37,7 +37,17 @@ def indexed() -> dict[str, Any]:
 
 
 def test_importing_the_app_with_an_empty_environment_indexes_every_function(indexed: dict[str, Any]) -> None:
-    assert sorted(indexed) == ["health", "kpi_executions_poison", "kpi_executor", "kpi_scheduler"]
+    assert sorted(indexed) == [
+        "alert_acknowledge",
+        "alert_escalation",
+        "alert_events_poison",
+        "alert_processor",
+        "alert_resolve",
+        "health",
+        "kpi_executions_poison",
+        "kpi_executor",
+        "kpi_scheduler",
+    ]
 
 
 def test_health_is_an_anonymous_get_route_returning_http(indexed: dict[str, Any]) -> None:

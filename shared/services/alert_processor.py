@@ -1,0 +1,223 @@
+"""One pass of the alert processor (the `alert_processor` timer, `mgrid alerts process`).
+
+Steps, each in batches of `Worker__AlertProcessing__BatchSize`, each batch one short transaction over rows
+selected through an index (never a scan of all alerts), each independent of the others' failure:
+1. escalate open, unacknowledged alerts whose `next_escalation_at` has passed to the next level that has
+   contacts (an escalated event with an outbox entry); with no higher level, escalation ends;
+2. resolve unresolved KPI alerts not triggered for `AutoResolutionTimeoutMinutes` (a resolved event);
+3. deliver outbox entries that `alert_escalation` has not dispatched within `OutboxGraceSeconds` (a lost or
+   poisoned message), here and now, through the same dispatcher;
+4. retry deliveries whose retry time has come;
+5. write the processor's heartbeat.
+Rows are locked with SKIP LOCKED and changed with conditional UPDATEs, so two processors at once (a late timer
+and a CLI run) do each change once. The events created are returned for dispatch to `alert-events`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from shared.db import alerts
+from shared.db import notifications as store
+from shared.db.alerts import DueAlert, EventRef
+from shared.db.status import heartbeat
+from shared.domain.alert import AlertEventType
+from shared.services.escalation import EventDispatcher
+from shared.settings import Settings
+
+log = logging.getLogger("mgrid.alert_processor")
+Clock = Callable[[], datetime]
+ACTOR = "system"
+COMPONENT = "alert_processor"
+#: Batches per step and pass: a backlog larger than this waits for the next pass rather than stretching one.
+MAX_BATCHES = 20
+
+
+@dataclass(kw_only=True, slots=True)
+class ProcessorReport:
+    """What one pass did. `events` must be dispatched to `alert-events` by the caller."""
+
+    escalated: int = 0
+    escalation_ended: int = 0
+    auto_resolved: int = 0
+    redispatched: int = 0
+    retried: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    events: list[EventRef] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "escalated": self.escalated,
+            "escalation_ended": self.escalation_ended,
+            "auto_resolved": self.auto_resolved,
+            "redispatched": self.redispatched,
+            "retried": self.retried,
+            "errors": self.errors,
+        }
+
+
+class AlertProcessor:
+    """See the module's contract."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        dispatcher: EventDispatcher,
+        *,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._settings = settings.worker.alert_processing
+        self._max_attempts = settings.notifications.max_delivery_attempts
+        self._dispatcher = dispatcher
+        self._clock = clock
+
+    def run(self) -> ProcessorReport:
+        report = ProcessorReport()
+        steps: list[tuple[str, Callable[[ProcessorReport], None]]] = [
+            ("escalation", self._escalate),
+            ("auto-resolution", self._auto_resolve),
+            ("outbox", self._redispatch),
+            ("retries", self._retry),
+        ]
+        for name, step in steps:
+            try:
+                step(report)
+            except Exception as error:  # one failing step must not stop the others
+                log.exception("alert processor step %s failed", name)
+                report.errors.append(f"{name}: {type(error).__name__}: {error}")
+        with self._engine.begin() as connection:
+            status = "error" if report.errors else "ok"
+            heartbeat(connection, COMPONENT, status=status, now=self._clock(), details=report.summary())
+        return report
+
+    def _escalate(self, report: ProcessorReport) -> None:
+        if not self._settings.enable_escalation:
+            return
+        for connection, due in self._batches(
+            lambda c, now: alerts.due_escalations(c, now=now, limit=self._batch)
+        ):
+            now = self._clock()
+            levels = store.linked_levels(connection, {a.kpi_id for a in due if a.kpi_id is not None})
+            next_at = now + timedelta(minutes=self._settings.escalation_timeout_minutes)
+            for alert in due:
+                higher = [
+                    level for level in levels.get(alert.kpi_id or -1, []) if level > alert.escalation_level
+                ]
+                to_level = higher[0] if higher else None
+                if not alerts.escalate(connection, alert, to_level=to_level, next_at=next_at):
+                    continue
+                if to_level is None:
+                    report.escalation_ended += 1
+                    continue
+                report.escalated += 1
+                minutes = self._settings.escalation_timeout_minutes
+                event = alerts.record_event(
+                    connection,
+                    alert_id=alert.id,
+                    event_type=AlertEventType.ESCALATED,
+                    actor=ACTOR,
+                    now=now,
+                    details={
+                        "metric_key": alert.metric_key,
+                        "from_level": alert.escalation_level,
+                        "to_level": to_level,
+                        "reason": f"not acknowledged within {minutes} min",
+                    },
+                    dispatch=True,
+                )
+                report.events.append(_required(event))
+
+    def _auto_resolve(self, report: ProcessorReport) -> None:
+        if not self._settings.enable_auto_resolution:
+            return
+        minutes = self._settings.auto_resolution_timeout_minutes
+
+        def select(connection: Connection, now: datetime) -> list[DueAlert]:
+            before = now - timedelta(minutes=minutes)
+            return alerts.stale_alerts(connection, triggered_before=before, limit=self._batch)
+
+        reason = f"no breach for {minutes} min"
+        for connection, due in self._batches(select):
+            now = self._clock()
+            for alert in due:
+                if not alerts.resolve(connection, alert.id, now=now, by=ACTOR, reason=reason):
+                    continue
+                report.auto_resolved += 1
+                event = alerts.record_event(
+                    connection,
+                    alert_id=alert.id,
+                    event_type=AlertEventType.RESOLVED,
+                    actor=ACTOR,
+                    now=now,
+                    details={"metric_key": alert.metric_key, "reason": reason},
+                    dispatch=True,
+                )
+                report.events.append(_required(event))
+
+    def _redispatch(self, report: ProcessorReport) -> None:
+        grace = timedelta(seconds=self._settings.outbox_grace_seconds)
+        with self._engine.begin() as connection:
+            waiting = store.undispatched(connection, created_before=self._clock() - grace, limit=self._batch)
+        for event, attempts in waiting:
+            if attempts >= self._max_attempts:
+                self._give_up(event, attempts)
+                continue
+            try:
+                dispatched = self._dispatcher.dispatch(event.event_id)
+            except Exception as error:
+                log.exception("alert event %s could not be dispatched", event.event_id)
+                with self._engine.begin() as connection:
+                    store.count_dispatch_attempt(connection, event.event_id)
+                report.errors.append(f"outbox event {event.event_id}: {type(error).__name__}: {error}")
+                continue
+            report.redispatched += 1
+            report.events += dispatched.events
+
+    def _give_up(self, event: EventRef, attempts: int) -> None:
+        """An outbox entry that failed every dispatch: stop trying, and say so in the audit trail."""
+        log.error("alert event %s abandoned after %d dispatch attempts", event.event_id, attempts)
+        with self._engine.begin() as connection:
+            store.mark_dispatched(connection, event.event_id, now=self._clock())
+            alerts.record_event(
+                connection,
+                alert_id=event.alert_id,
+                event_type=AlertEventType.DELIVERY_FAILED,
+                actor=ACTOR,
+                now=self._clock(),
+                details={"failed_event_id": event.event_id, "error": f"dispatch failed {attempts} times"},
+            )
+
+    def _retry(self, report: ProcessorReport) -> None:
+        retried = self._dispatcher.retry_due(limit=self._batch)
+        report.retried = retried.summary()
+        report.events += retried.events
+
+    @property
+    def _batch(self) -> int:
+        return self._settings.batch_size
+
+    def _batches(
+        self, select: Callable[[Connection, datetime], list[DueAlert]]
+    ) -> Iterator[tuple[Connection, list[DueAlert]]]:
+        """Transactions of one selected batch each, until a batch comes back short (or MAX_BATCHES)."""
+        for _ in range(MAX_BATCHES):
+            with self._engine.begin() as connection:
+                due = select(connection, self._clock())
+                if due:
+                    yield connection, due
+            if len(due) < self._batch:
+                return
+
+
+def _required(event: EventRef | None) -> EventRef:
+    if event is None:
+        raise RuntimeError("an event recorded with dispatch=True has an outbox entry")
+    return event
