@@ -31,6 +31,11 @@ kpis:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
+    return deposits_environment(tmp_path)
+
+
+def deposits_environment(tmp_path: Path) -> dict[str, str]:
+    """A migrated monitoring database with the Deposits KPI imported, and a source where it breaches."""
     source = tmp_path / "source.db"
     with sqlite3.connect(source) as connection:
         connection.execute("CREATE TABLE deposits (at TEXT NOT NULL)")
