@@ -144,7 +144,7 @@ def _first_notice(alert: AlertFacts, event: EventFacts, values: dict[str, str]) 
 def _follow_up(event: EventFacts) -> tuple[str, str]:
     """The subject prefix and body preamble of an event that follows the first notice."""
     reason = event.details.get("reason")
-    because = f" ({reason})" if reason else ""
+    because = f": {reason}" if reason else ""
     if event.event_type is AlertEventType.RETRIGGERED:
         return "[Still breaching] ", ""
     if event.event_type is AlertEventType.ESCALATED:

@@ -414,7 +414,7 @@ def test_resolving_by_hand_tells_everyone_who_was_notified_on_their_channels(ser
     assert service.senders[Channel.SLACK].addresses() == []  # level 2 was never reached
     notice = service.senders[Channel.EMAIL].sent[0][1]
     assert notice.subject == "[Resolved] Deposits/PayFlow: 52 vs 104.5"
-    assert notice.body.startswith("Resolved by alice (false alarm).")
+    assert notice.body.startswith("Resolved by alice: false alarm.")
 
 
 def test_auto_resolution_by_timeout_sends_a_resolved_notice(database: Database) -> None:
@@ -430,7 +430,7 @@ def test_auto_resolution_by_timeout_sends_a_resolved_notice(database: Database) 
     service.dispatcher.dispatch(event.event_id)
     resolved = [n for _, n in service.senders[Channel.EMAIL].sent if n.event_type == "resolved"]
     assert len(resolved) == 2
-    assert "Resolved (no breach for 120 min)." in resolved[0].body
+    assert "Resolved: no breach for 120 min." in resolved[0].body
     [(status, by)] = service.rows(select(alerts.c.status, alerts.c.resolved_by))
     assert (status, by) == ("resolved", "system")
 
@@ -562,3 +562,52 @@ def _no_leaked_threads() -> Iterator[None]:
     before = threading.active_count()
     yield
     assert threading.active_count() == before
+
+
+READINGS = "SELECT 'PayFlow' AS key, v AS current_value, 100 AS historical_value FROM readings"
+
+
+def test_resolution_by_clean_evaluations_sends_a_resolved_notice(service: Service, tmp_path: Any) -> None:
+    """The executor's own resolution (the value is back within its rule) reaches whoever was told."""
+    from sqlalchemy import create_engine, text
+
+    from shared.db import executions
+    from shared.services.execution import Executor
+    from shared.sources import SourceRunner
+
+    source_url = f"sqlite:///{tmp_path}/source.db"
+    source = create_engine(source_url)
+    with source.begin() as connection:
+        connection.execute(text("CREATE TABLE readings (v INTEGER)"))
+        connection.execute(text("INSERT INTO readings VALUES (50)"))
+    runner = SourceRunner({"main": source_url}, pool_size=1, retry_wait_s=0)
+    executor = Executor(service.database.engine, runner, service.settings, clock=service.clock)
+    setup = seed(service, priority=2)
+    with service.database.engine.begin() as connection:
+        connection.execute(
+            update(alert_store.kpis).where(alert_store.kpis.c.id == setup.kpi_id).values(sql_text=READINGS)
+        )
+
+    def run() -> list[EventRef]:
+        with service.database.engine.begin() as connection:
+            execution_id = executions.create_manual(connection, setup.kpi_id, now=service.clock())
+        report = executor.execute(execution_id, owner="test")
+        for event in report.events:
+            service.dispatcher.dispatch(event.event_id)
+        return report.events
+
+    try:
+        assert len(run()) == 1  # -50 %: opened, and told
+        with source.begin() as connection:
+            connection.execute(text("UPDATE readings SET v = 101"))
+        service.clock.now = NOW + timedelta(minutes=5)
+        assert len(run()) == 1  # +1 %: resolved, and told
+    finally:
+        runner.dispose()
+        source.dispose()
+    notices = [notice for _, notice in service.senders[Channel.EMAIL].sent]
+    assert [(n.event_type, n.subject) for n in notices if n.event_type == "resolved"] == [
+        ("resolved", "[Resolved] Deposits/PayFlow: 101 vs 100"),
+        ("resolved", "[Resolved] Deposits/PayFlow: 101 vs 100"),
+    ]
+    assert "Resolved: 1 clean evaluation (resolve_after 1)." in notices[-1].body

@@ -146,14 +146,14 @@ def test_an_opened_breach_uses_the_kpis_templates() -> None:
             0,
             {"reason": "no breach for 120 min"},
             "[Resolved] ",
-            "Resolved (no breach",
+            "Resolved: no breach",
         ),
         (
             AlertEventType.RESOLVED,
             0,
             {"by": "alice", "reason": "fixed"},
             "[Resolved] ",
-            "Resolved by alice (fixed).",
+            "Resolved by alice: fixed.",
         ),
         (
             AlertEventType.DELIVERY_FAILED,
