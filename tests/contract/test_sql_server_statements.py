@@ -73,3 +73,41 @@ def test_every_pipeline_statement_compiles_for_sql_server(database: Database, tm
 
 def _is_text(clause: ClauseElement) -> bool:
     return isinstance(clause, type(text("")))
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_every_alert_delivery_statement_compiles_for_sql_server(database: Database) -> None:
+    from shared.domain.notification import Channel
+    from shared.services.alert_actions import AlertActions
+    from shared.services.alert_events import AlertEventMessages
+    from tests.contract.test_escalation import build, open_alert, seed
+
+    captured: list[ClauseElement] = []
+
+    @event.listens_for(database.engine, "before_execute")
+    def capture(_conn: Any, clause: Any, *_args: Any) -> None:
+        if isinstance(clause, ClauseElement):
+            captured.append(clause)
+
+    service = build(database)
+    service.senders[Channel.SMS].failures = 100
+    setup = seed(service)
+    first = open_alert(service, setup.kpi_id)
+    service.dispatcher.dispatch(first.event_id)  # deliveries, claims, a retry left for the processor
+    service.clock.now += timedelta(minutes=61)
+    for event_ref in service.processor.run().events:  # escalation, retries, a failed delivery
+        service.dispatcher.dispatch(event_ref.event_id)
+    actions = AlertActions(database.engine, clock=service.clock)
+    actions.acknowledge(first.alert_id, by="alice")
+    actions.resolve(first.alert_id, by="alice")
+    second = open_alert(service, setup.kpi_id)
+    handlers = AlertEventMessages(database.engine, service.dispatcher, service.settings, clock=service.clock)
+    handlers.poisoned(f'{{"event_id": {second.event_id}, "alert_id": {second.alert_id}}}'.encode())
+    service.clock.now += timedelta(days=60)
+    service.processor.run()  # auto-resolution and the outbox sweep
+    service.dispatcher.dispatch_outbox(limit=10)
+
+    compiled = {str(clause.compile(dialect=mssql.dialect())) for clause in captured if not _is_text(clause)}
+    assert len(compiled) > 25
+    locked = [sql for sql in compiled if sql.lstrip().startswith("SELECT") and "UPDLOCK" in sql]
+    assert len(locked) == 2, "due escalations and stale alerts are selected with UPDLOCK, READPAST"
