@@ -149,6 +149,27 @@ class ScheduledTasksSettings(_Section):
         alias="LogRetentionDays",
         description="Days kept of finished executions, sent notifications, audit events, resolved alerts.",
     )
+    cleanup_batch_size: int = Field(
+        5000,
+        ge=100,
+        le=100000,
+        alias="CleanupBatchSize",
+        description="Rows deleted per statement (each its own short transaction) by the cleanup timer.",
+    )
+    cleanup_time_budget_seconds: int = Field(
+        600,
+        ge=10,
+        le=1800,
+        alias="CleanupTimeBudgetSeconds",
+        description="Time after which cleanup stops and leaves the rest for its next run.",
+    )
+    maintenance_time_budget_seconds: int = Field(
+        1800,
+        ge=60,
+        le=1800,
+        alias="MaintenanceTimeBudgetSeconds",
+        description="Time after which maintenance skips its remaining steps (each is reported).",
+    )
 
     _valid_schedules = field_validator("cleanup_cron_expression", "maintenance_cron_expression")(_cron)
 
@@ -172,6 +193,51 @@ class HealthChecksSettings(_Section):
     )
     check_alert_processing: bool = Field(
         True, alias="CheckAlertProcessing", description="Run the alert-processing check."
+    )
+    check_queues: bool = Field(
+        True, alias="CheckQueues", description="Run the queues check (when host storage is configured)."
+    )
+    stale_grace_minutes: int = Field(
+        10,
+        ge=0,
+        le=1440,
+        alias="StaleGraceMinutes",
+        description="Grace added to twice a KPI's period before its last success counts as stale.",
+    )
+    failure_ratio_degraded_percent: int = Field(
+        20,
+        ge=1,
+        le=100,
+        alias="FailureRatioDegradedPercent",
+        description="Share of failed executions in the last hour at which kpi-execution is Degraded.",
+    )
+    failure_ratio_unhealthy_percent: int = Field(
+        50,
+        ge=1,
+        le=100,
+        alias="FailureRatioUnhealthyPercent",
+        description="Share of failed executions in the last hour at which kpi-execution is Unhealthy.",
+    )
+    heartbeat_unhealthy_seconds: int = Field(
+        300,
+        ge=30,
+        le=86400,
+        alias="HeartbeatUnhealthySeconds",
+        description="Age of the alert processor's heartbeat at which alert-processing is Unhealthy.",
+    )
+    outbox_degraded_seconds: int = Field(
+        300,
+        ge=30,
+        le=86400,
+        alias="OutboxDegradedSeconds",
+        description="Age of the oldest undispatched alert event at which alert-processing is Degraded.",
+    )
+    queue_depth_degraded: int = Field(
+        1000,
+        ge=1,
+        le=10000000,
+        alias="QueueDepthDegraded",
+        description="Messages waiting in kpi-executions or alert-events at which queues is Degraded.",
     )
     schedule: str = Field(
         "0 */5 * * * *",
