@@ -253,7 +253,7 @@ def _watch_source_concurrency(database: Database) -> _Peak:
                     text(
                         "SELECT count(*) FROM pg_stat_activity"
                         " WHERE state = 'active' AND query LIKE '%pg_sleep(2)%'"
-                        " AND pid <> pg_backend_pid()"
+                        " AND datname = current_database() AND pid <> pg_backend_pid()"
                     )
                 )
                 peak.value = max(peak.value, int(active or 0))
