@@ -27,7 +27,9 @@ from shared.domain.alert import AlertStatus
 from shared.domain.health import HealthStatus
 from shared.errors import DefinitionsError, MonitoringGridError, SettingsError
 from shared.services import definitions
+from shared.services.cleanup import Cleanup, CleanupReport
 from shared.services.health import check_health
+from shared.services.maintenance import Maintenance, MaintenanceReport
 from shared.services.manual_run import run_now
 from shared.settings import effective_values, get_settings, mask_secret
 
@@ -58,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--settings-file", type=Path, help="local settings JSON (default: ./local.settings.json)"
     )
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{db,settings,kpi,alerts,health}")
+    groups = parser.add_subparsers(
+        dest="group", required=True, metavar="{db,settings,kpi,alerts,health,cleanup,maintenance}"
+    )
 
     db = groups.add_parser("db", help="the monitoring database schema").add_subparsers(required=True)
     up = db.add_parser("upgrade", help="apply migrations up to a revision (default: head)")
@@ -76,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_kpi_commands(groups)
     _add_alert_commands(groups)
+    _add_operations_commands(groups)
     _with_json(groups.add_parser("health", help="run the health checks (the JSON of /api/health)"), _health)
     return parser
 
@@ -117,6 +122,15 @@ def _add_alert_commands(groups: argparse._SubParsersAction[argparse.ArgumentPars
     dispatch.add_argument("--limit", type=int, default=1000, help="at most this many events (default 1000)")
     _with_json(dispatch, _alerts_dispatch)
     _with_json(alerts.add_parser("process", help="one pass of alert_processor now"), _alerts_process)
+
+
+def _add_operations_commands(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cleanup = groups.add_parser(
+        "cleanup", help="delete what is past retention now (the cleanup timer's work)"
+    )
+    _with_json(cleanup, _cleanup)
+    maintenance = groups.add_parser("maintenance", help="maintain the monitoring database now (weekly timer)")
+    _with_json(maintenance, _maintenance)
 
 
 def _with_json(parser: argparse.ArgumentParser, command: Command) -> None:
@@ -262,6 +276,43 @@ def _alerts_process(args: argparse.Namespace) -> int:
     document["dispatched"] = delivered.summary()
     _emit(args, document, json.dumps(document, indent=2))
     return 1 if report.errors else 0
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    report = Cleanup(runtime.monitoring_engine(), get_settings()).run()
+    _emit(args, report.summary(), _cleanup_text(report))
+    return 1 if report.errors else 0
+
+
+def _cleanup_text(report: CleanupReport) -> str:
+    if report.disabled:
+        return "cleanup is disabled (Worker__ScheduledTasks__Enabled)"
+    summary = report.summary()
+    lines = [f"{table:<16} {count:>10} deleted" for table, count in report.deleted.items()]
+    lines += [f"{table:<16} failed: {error}" for table, error in report.errors.items()]
+    state = "complete" if report.complete else "incomplete (the next run continues)"
+    lines.append(
+        f"{state}: {summary['total']} rows in {summary['duration_s']} s, {summary['batches']} batches,"
+        f" longest {summary['longest_batch_ms']} ms"
+    )
+    return "\n".join(lines)
+
+
+def _maintenance(args: argparse.Namespace) -> int:
+    report = Maintenance(runtime.monitoring_engine(), get_settings()).run()
+    _emit(args, report.summary(), _maintenance_text(report))
+    return 1 if report.failed else 0
+
+
+def _maintenance_text(report: MaintenanceReport) -> str:
+    if report.disabled:
+        return "maintenance is disabled (Worker__ScheduledTasks__Enabled)"
+    lines = [
+        f"{step.status:<8} {step.duration_ms:>10.1f} ms  {step.name}: {step.detail}" for step in report.steps
+    ]
+    outcome = "a step failed" if report.failed else "done"
+    lines.append(f"maintenance: {outcome}, {len(report.steps)} steps in {report.duration_s:.1f} s")
+    return "\n".join(lines)
 
 
 def _outcomes(summary: dict[str, Any]) -> str:
