@@ -1,48 +1,116 @@
 """Health checks of the service, run concurrently, each bounded by the health-check timeout.
 
-A check returns its status and a detail safe to publish: it never includes secrets, connection strings or
-SQL (errors are reported by type; their full text goes to the log).
+A check returns its status and a detail safe to publish: never secrets, connection strings or SQL (errors
+are reported by type; their full text goes to the log). A check that raises or outlives
+`Worker__HealthChecks__TimeoutSeconds` is Unhealthy. The checks, in report order:
+- `configuration` (always): the settings are valid, and each SQL Server database has its ODBC driver (the
+  URL's `driver` query parameter, or `DRIVER=` in `odbc_connect`, else "ODBC Driver 18 for SQL Server" or
+  17): missing for the monitoring database is Unhealthy, for a source Degraded (only its KPIs fail).
+- `database`: connect, `SELECT 1`, schema revision: not migrated is Unhealthy, behind the code Degraded.
+- `kpi-execution`, `alert-processing`, `queues`: the rules of `shared.domain.health` on facts read through
+  `shared.db.health` and the host storage. The processor's heartbeat may be `3 x` its interval old before
+  it is Degraded; Unhealthy takes `HeartbeatUnhealthySeconds`, or those three runs when they are longer.
+- `queues` only with host storage configured (`AzureWebJobsStorage`, or its `__queueServiceUri` with the
+  managed identity): approximate counts of `kpi-executions`, `alert-events` and their `-poison` queues.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from shared.db import health as store
 from shared.db import migrate
-from shared.domain.health import CheckResult, HealthReport, HealthStatus
+from shared.domain.health import (
+    CheckResult,
+    ExecutionFacts,
+    HealthReport,
+    HealthStatus,
+    ProcessingFacts,
+    alert_processing_verdict,
+    kpi_execution_verdict,
+    queues_verdict,
+    stale_after,
+)
 from shared.errors import SettingsError
+from shared.messages import ALERT_EVENTS, KPI_EXECUTIONS
+from shared.services.alert_processor import COMPONENT as PROCESSOR
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueServiceClient
 
 log = logging.getLogger("mgrid.health")
 
 Outcome = tuple[HealthStatus, dict[str, Any]]
 Check = Callable[[], Outcome]
+Clock = Callable[[], datetime]
+QueueCounts = Callable[[], dict[str, int]]
+
+WORK_QUEUES = (KPI_EXECUTIONS, ALERT_EVENTS)
+POISON_QUEUES = tuple(f"{queue}-poison" for queue in WORK_QUEUES)
+FAILURE_WINDOW = timedelta(hours=1)
+DELIVERY_WINDOW = timedelta(hours=24)
+MISSED_PROCESSOR_RUNS = 3
+SQL_SERVER_DRIVERS = ("ODBC Driver 18 for SQL Server", "ODBC Driver 17 for SQL Server")
+MONITORING_SETTING = "ConnectionStrings__Monitoring"
+_ODBC_CONNECT_DRIVER = re.compile(r"(?i)(?:^|;)\s*driver\s*=\s*\{?([^};]+)\}?")
 
 # Shared by all health runs of the process: a check that hangs past its timeout keeps its thread, it does
 # not block the response.
-_EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
+_EXECUTOR = ThreadPoolExecutor(max_workers=16, thread_name_prefix="health")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def check_health(
-    load_settings: Callable[[], Settings], engine_for: Callable[[], Engine], *, default_timeout_s: float = 30
+    load_settings: Callable[[], Settings],
+    engine_for: Callable[[], Engine],
+    *,
+    default_timeout_s: float = 30,
+    now: Clock = _utc_now,
+    queue_counts: QueueCounts | None = None,
 ) -> HealthReport:
-    """Run every enabled check; a configuration error is itself reported, never raised."""
+    """Run every enabled check; a configuration error is itself reported, never raised. `queue_counts`
+    replaces the host storage as the source of queue depths (and lists `queues` even without storage)."""
     try:
         settings = load_settings()
     except SettingsError as error:
         outcome = (HealthStatus.UNHEALTHY, {"problems": list(error.problems)})
         return run_checks({"configuration": lambda: outcome}, timeout_s=default_timeout_s)
-    checks: dict[str, Check] = {"configuration": lambda: (HealthStatus.HEALTHY, {})}
-    if settings.worker.health_checks.check_database:
-        checks["database"] = lambda: database_check(engine_for())
+    checks = enabled_checks(settings, _once(engine_for), now=now, queue_counts=queue_counts)
     return run_checks(checks, timeout_s=settings.worker.health_checks.timeout_seconds)
+
+
+def enabled_checks(
+    settings: Settings, engine_for: Callable[[], Engine], *, now: Clock, queue_counts: QueueCounts | None
+) -> dict[str, Check]:
+    """The checks the settings switch on, by name, in report order."""
+    options = settings.worker.health_checks
+    checks: dict[str, Check] = {"configuration": lambda: configuration_check(settings)}
+    if options.check_database:
+        checks["database"] = lambda: database_check(engine_for())
+    if options.check_kpi_execution:
+        checks["kpi-execution"] = lambda: kpi_execution_check(engine_for(), settings, now=now())
+    if options.check_alert_processing:
+        checks["alert-processing"] = lambda: alert_processing_check(engine_for(), settings, now=now())
+    counts = queue_counts or storage_queue_counter(settings)
+    if options.check_queues and counts is not None:
+        checks["queues"] = _queues(counts, settings)
+    return checks
 
 
 def run_checks(checks: Mapping[str, Check], *, timeout_s: float) -> HealthReport:
@@ -81,6 +149,74 @@ def _result(name: str, future: Future[tuple[Outcome, float]], wait_s: float, tim
     return CheckResult(name=name, status=status, duration_ms=duration_ms, detail=detail)
 
 
+def _once(factory: Callable[[], Engine]) -> Callable[[], Engine]:
+    """`factory`, called at most once successfully however many checks ask for its engine at once."""
+    lock = threading.Lock()
+    built: list[Engine] = []
+
+    def get() -> Engine:
+        with lock:
+            if not built:
+                built.append(factory())
+            return built[0]
+
+    return get
+
+
+def configuration_check(
+    settings: Settings, *, odbc_drivers: Callable[[], list[str]] | None = None
+) -> Outcome:
+    """The settings loaded (else `check_health` reports their problems); SQL Server databases have their ODBC
+    driver. `odbc_drivers` lists the installed drivers (default: pyodbc's list)."""
+    wanted = odbc_needs(settings)
+    if not wanted:
+        return HealthStatus.HEALTHY, {}
+    installed = (odbc_drivers or installed_odbc_drivers)()
+    missing = {
+        name: " or ".join(drivers) for name, drivers in wanted.items() if not set(drivers) & set(installed)
+    }
+    usable = set(installed) & {driver for drivers in wanted.values() for driver in drivers}
+    detail: dict[str, Any] = {"odbc_drivers": sorted(usable)}
+    if not missing:
+        return HealthStatus.HEALTHY, detail
+    status = HealthStatus.UNHEALTHY if MONITORING_SETTING in missing else HealthStatus.DEGRADED
+    problems = [f"{name} needs the ODBC driver {driver}" for name, driver in missing.items()]
+    return status, {**detail, "missing_odbc_drivers": missing, "problems": problems}
+
+
+def odbc_needs(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """For each setting naming a SQL Server database, the ODBC drivers of which one must be installed."""
+    urls = {MONITORING_SETTING: settings.connection_strings.monitoring}
+    urls |= {f"ConnectionStrings__Sources__{n}": u for n, u in settings.connection_strings.sources.items()}
+    needs = {name: _odbc_drivers_for(url) for name, url in urls.items()}
+    return {name: drivers for name, drivers in needs.items() if drivers}
+
+
+def _odbc_drivers_for(url: str) -> tuple[str, ...]:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return ()  # not a URL at all: the check that uses it reports that
+    if parsed.get_backend_name() != "mssql":
+        return ()
+    driver = parsed.query.get("driver")
+    if not driver:
+        found = _ODBC_CONNECT_DRIVER.search(str(parsed.query.get("odbc_connect", "")))
+        driver = found.group(1) if found else None
+    if isinstance(driver, tuple):
+        driver = driver[-1]
+    return (driver.strip(),) if driver else SQL_SERVER_DRIVERS
+
+
+def installed_odbc_drivers() -> list[str]:
+    """The ODBC drivers pyodbc sees; none when pyodbc cannot load (no libodbc on this host)."""
+    try:
+        import pyodbc
+    except ImportError:
+        return []
+    return [str(driver) for driver in pyodbc.drivers()]
+
+
 def database_check(engine: Engine) -> Outcome:
     """Connect, run `SELECT 1` and compare the schema revision with the code's."""
     with engine.connect() as connection:
@@ -97,3 +233,100 @@ def database_check(engine: Engine) -> Outcome:
     if revision != expected:
         return HealthStatus.DEGRADED, {**detail, "error": "schema revision differs: run `mgrid db upgrade`"}
     return HealthStatus.HEALTHY, detail
+
+
+def kpi_execution_check(engine: Engine, settings: Settings, *, now: datetime) -> Outcome:
+    """Stale active KPIs, executions past their lease, and the failure ratio of the last hour."""
+    options = settings.worker.health_checks
+    with engine.connect() as connection:
+        clocks = store.active_kpi_clocks(connection)
+        stuck = store.stuck_executions(connection, now=now)
+        finished, failed = store.finished_since(connection, since=now - FAILURE_WINDOW)
+    grace = timedelta(minutes=options.stale_grace_minutes)
+    deadlines = sorted((stale_after(kpi, grace=grace), kpi.indicator) for kpi in clocks)
+    stale = tuple(indicator for deadline, indicator in deadlines if now > deadline)
+    facts = ExecutionFacts(active=len(clocks), stale=stale, stuck=stuck, finished=finished, failed=failed)
+    return kpi_execution_verdict(
+        facts,
+        degraded_percent=options.failure_ratio_degraded_percent,
+        unhealthy_percent=options.failure_ratio_unhealthy_percent,
+    )
+
+
+def alert_processing_check(engine: Engine, settings: Settings, *, now: datetime) -> Outcome:
+    """The alert processor's heartbeat, the oldest undispatched alert event, and failed deliveries."""
+    options = settings.worker.health_checks
+    with engine.connect() as connection:
+        beat = store.heartbeat_of(connection, PROCESSOR)
+        waiting, oldest = store.outbox_backlog(connection)
+        failed = store.failed_deliveries_since(connection, since=now - DELIVERY_WINDOW)
+    missed_runs = MISSED_PROCESSOR_RUNS * timedelta(seconds=settings.worker.alert_processing.interval_seconds)
+    facts = ProcessingFacts(
+        heartbeat_age=None if beat is None else now - beat.at,
+        last_pass_ok=beat is None or beat.status == "ok",
+        undispatched=waiting,
+        oldest_undispatched_age=None if oldest is None else now - oldest,
+        failed_deliveries=failed,
+    )
+    return alert_processing_verdict(
+        facts,
+        heartbeat_degraded=missed_runs,
+        heartbeat_unhealthy=max(timedelta(seconds=options.heartbeat_unhealthy_seconds), missed_runs),
+        outbox_degraded=timedelta(seconds=options.outbox_degraded_seconds),
+    )
+
+
+def _queues(counts: QueueCounts, settings: Settings) -> Check:
+    return lambda: queues_check(counts(), settings)
+
+
+def queues_check(counts: Mapping[str, int], settings: Settings) -> Outcome:
+    """Depth of the work queues and messages in their poison queues (a queue not in `counts` holds none)."""
+    return queues_verdict(
+        {queue: counts.get(queue, 0) for queue in WORK_QUEUES},
+        {queue: counts.get(queue, 0) for queue in POISON_QUEUES},
+        depth_degraded=settings.worker.health_checks.queue_depth_degraded,
+    )
+
+
+def storage_queue_counter(settings: Settings) -> QueueCounts | None:
+    """Reads the queue counts from the host storage; None when no host storage is configured."""
+    if not (settings.azure_webjobs_storage or settings.azure_webjobs_storage_queue_service_uri):
+        return None
+    timeout_s = settings.worker.health_checks.timeout_seconds
+    return lambda: storage_queue_counts(settings, timeout_s=timeout_s)
+
+
+def storage_queue_counts(settings: Settings, *, timeout_s: float) -> dict[str, int]:
+    """Approximate message counts (visible and delayed) of the work and poison queues, reached the way the
+    host reaches them; a queue that does not exist yet holds nothing. One attempt per request: the check
+    reports the storage as it is now."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    service = _queue_service(settings, timeout_s)
+    counts: dict[str, int] = {}
+    try:
+        for queue in (*WORK_QUEUES, *POISON_QUEUES):
+            try:
+                properties = service.get_queue_client(queue).get_queue_properties()
+            except ResourceNotFoundError:
+                counts[queue] = 0
+                continue
+            counts[queue] = int(properties.approximate_message_count or 0)
+    finally:
+        service.close()
+    return counts
+
+
+def _queue_service(settings: Settings, timeout_s: float) -> QueueServiceClient:
+    from azure.storage.queue import QueueServiceClient
+
+    options: dict[str, Any] = {"retry_total": 0, "connection_timeout": timeout_s, "read_timeout": timeout_s}
+    if settings.azure_webjobs_storage:
+        return QueueServiceClient.from_connection_string(settings.azure_webjobs_storage, **options)
+    from azure.identity import ManagedIdentityCredential
+
+    credential = ManagedIdentityCredential(client_id=settings.azure_webjobs_storage_client_id)
+    return QueueServiceClient(
+        str(settings.azure_webjobs_storage_queue_service_uri), credential=credential, **options
+    )

@@ -1,17 +1,29 @@
-"""`GET /api/health` through the real handler with real `HttpRequest` objects, on real databases."""
+"""`GET /api/health` through the real handler with real `HttpRequest` objects, on real databases and a real
+Azurite: each way to Healthy (200), Degraded (200) and Unhealthy (503), and the exact body."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 import pytest
-from sqlalchemy import text
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import QueueClient
+from sqlalchemy import insert, text
 
 from shared.db import migrate
+from shared.db.status import heartbeat
+from shared.db.tables import kpi_executions
+from tests.azurite import connection_string
 from tests.conftest import Database
+from tests.factories import insert_kpi, make_kpi
 from tests.wiring.bindings import indexed_functions
 
 
@@ -22,18 +34,120 @@ def get_health() -> tuple[int, dict[str, Any], func.HttpResponse]:
     return response.status_code, json.loads(response.get_body()), response
 
 
-def test_a_migrated_database_is_healthy(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def processor_ran(database: Database, *, seconds_ago: float) -> None:
+    with database.engine.begin() as connection:
+        at = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+        heartbeat(connection, "alert_processor", status="ok", now=at, details={})
+
+
+def details(body: dict[str, Any]) -> dict[str, Any]:
+    return {name: check["detail"] for name, check in body["checks"].items()}
+
+
+def test_a_migrated_database_with_a_running_processor_is_healthy(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor_ran(database, seconds_ago=5)
     monkeypatch.setenv("ConnectionStrings__Monitoring", database.url)
     status, body, response = get_health()
     assert status == 200
     assert response.mimetype == "application/json"
     assert body["status"] == "Healthy"
-    assert set(body["checks"]) == {"configuration", "database"}
-    check = body["checks"]["database"]
-    assert check["status"] == "Healthy"
+    assert list(body["checks"]) == ["configuration", "database", "kpi-execution", "alert-processing"]
+    assert {check["status"] for check in body["checks"].values()} == {"Healthy"}
+    assert all(check["duration_ms"] >= 0 for check in body["checks"].values())
     head = migrate.head()
-    assert check["detail"] == {"backend": database.backend, "revision": head, "expected_revision": head}
-    assert check["duration_ms"] >= 0
+    assert details(body) == {
+        "configuration": {},
+        "database": {"backend": database.backend, "revision": head, "expected_revision": head},
+        "kpi-execution": {
+            "active_kpis": 0,
+            "stale_kpis": 0,
+            "stale": [],
+            "stuck_executions": 0,
+            "finished_last_hour": 0,
+            "failed_last_hour": 0,
+            "failure_ratio_percent": None,
+        },
+        "alert-processing": {
+            "heartbeat_age_s": details(body)["alert-processing"]["heartbeat_age_s"],
+            "undispatched_events": 0,
+            "oldest_undispatched_age_s": None,
+            "failed_deliveries_24h": 0,
+        },
+    }
+    assert 5 <= details(body)["alert-processing"]["heartbeat_age_s"] < 60
+
+
+def test_a_new_database_whose_processor_never_ran_is_degraded_but_answers_200(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ConnectionStrings__Monitoring", database.url)
+    status, body, _ = get_health()
+    assert (status, body["status"]) == (200, "Degraded")
+    assert body["checks"]["alert-processing"]["status"] == "Degraded"
+    assert details(body)["alert-processing"]["problems"] == ["the alert processor has not run yet"]
+
+
+def test_a_stopped_alert_processor_makes_the_service_unhealthy_with_503(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor_ran(database, seconds_ago=600)
+    monkeypatch.setenv("ConnectionStrings__Monitoring", database.url)
+    status, body, _ = get_health()
+    assert (status, body["status"]) == (503, "Unhealthy")
+    check = body["checks"]["alert-processing"]
+    assert check["status"] == "Unhealthy"
+    assert 600 <= check["detail"]["heartbeat_age_s"] < 660
+    assert check["detail"]["problems"] == [
+        f"the alert processor last ran {check['detail']['heartbeat_age_s']} s ago"
+    ]
+    assert {name: c["status"] for name, c in body["checks"].items() if name != "alert-processing"} == {
+        "configuration": "Healthy",
+        "database": "Healthy",
+        "kpi-execution": "Healthy",
+    }
+
+
+def test_a_stuck_execution_is_degraded_but_answers_200(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor_ran(database, seconds_ago=5)
+    now = datetime.now(UTC)
+    with database.engine.begin() as connection:
+        kpi_id = insert_kpi(connection, make_kpi(), next_run_at=now, now=now)
+        connection.execute(
+            insert(kpi_executions).values(
+                id=uuid.uuid4(),
+                kpi_id=kpi_id,
+                slot=now - timedelta(minutes=5),
+                triggered_by="scheduled",
+                status="running",
+                attempt=1,
+                lease_owner="dead-host",
+                lease_until=now - timedelta(minutes=1),
+                created_at=now - timedelta(minutes=5),
+                started_at=now - timedelta(minutes=5),
+            )
+        )
+    monkeypatch.setenv("ConnectionStrings__Monitoring", database.url)
+    status, body, _ = get_health()
+    assert (status, body["status"]) == (200, "Degraded")
+    check = body["checks"]["kpi-execution"]
+    assert check == {
+        "status": "Degraded",
+        "duration_ms": check["duration_ms"],
+        "detail": {
+            "active_kpis": 1,
+            "stale_kpis": 0,
+            "stale": [],
+            "stuck_executions": 1,
+            "finished_last_hour": 0,
+            "failed_last_hour": 0,
+            "failure_ratio_percent": None,
+            "problems": ["1 execution running past the lease"],
+        },
+    }
 
 
 def test_an_unmigrated_database_is_unhealthy_with_503(
@@ -69,6 +183,12 @@ def test_an_unreachable_database_is_unhealthy_and_reveals_no_secret(monkeypatch:
         "duration_ms": body["checks"]["database"]["duration_ms"],
         "detail": {"error": "OperationalError"},
     }
+    assert details(body) == {
+        "configuration": {},
+        "database": {"error": "OperationalError"},
+        "kpi-execution": {"error": "OperationalError"},
+        "alert-processing": {"error": "OperationalError"},
+    }
     raw = response.get_body().decode()
     assert "pa55word" not in raw
     assert "127.0.0.1" not in raw
@@ -92,11 +212,59 @@ def test_invalid_settings_are_reported_as_unhealthy_configuration(monkeypatch: p
     }
 
 
-def test_the_database_check_can_be_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_database_checks_can_be_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ConnectionStrings__Monitoring", f"sqlite:///{tmp_path}/empty.db")
-    monkeypatch.setenv("Worker__HealthChecks__CheckDatabase", "false")
+    for name in ("Database", "KpiExecution", "AlertProcessing"):
+        monkeypatch.setenv(f"Worker__HealthChecks__Check{name}", "false")
     status, body, _ = get_health()
     assert (status, body["status"], set(body["checks"])) == (200, "Healthy", {"configuration"})
+
+
+@pytest.fixture
+def poisoned(azurite: str) -> Iterator[QueueClient]:
+    """`kpi-executions-poison` on Azurite, emptied before and after the test; the other queues empty."""
+    for queue in ("kpi-executions", "alert-events", "alert-events-poison", "kpi-executions-poison"):
+        client = QueueClient.from_connection_string(azurite, queue)
+        with contextlib.suppress(ResourceExistsError):
+            client.create_queue()
+        client.clear_messages()
+    yield client
+    client.clear_messages()
+    client.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # queue behaviour; databases are tested above
+def test_poison_messages_degrade_the_queues_check_but_answer_200(
+    database: Database, azurite: str, poisoned: QueueClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor_ran(database, seconds_ago=5)
+    poisoned.send_message("a message that failed five times")
+    monkeypatch.setenv("ConnectionStrings__Monitoring", database.url)
+    monkeypatch.setenv("AzureWebJobsStorage", azurite)
+    status, body, _ = get_health()
+    assert (status, body["status"]) == (200, "Degraded")
+    assert body["checks"]["queues"] == {
+        "status": "Degraded",
+        "duration_ms": body["checks"]["queues"]["duration_ms"],
+        "detail": {
+            "depth": {"kpi-executions": 0, "alert-events": 0},
+            "poison": {"kpi-executions-poison": 1, "alert-events-poison": 0},
+            "problems": ["kpi-executions-poison holds 1 message"],
+        },
+    }
+
+
+def test_unreachable_storage_is_unhealthy_with_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = int(probe.getsockname()[1])
+    monkeypatch.setenv("AzureWebJobsStorage", connection_string(closed))
+    for name in ("Database", "KpiExecution", "AlertProcessing"):
+        monkeypatch.setenv(f"Worker__HealthChecks__Check{name}", "false")
+    status, body, response = get_health()
+    assert (status, body["status"]) == (503, "Unhealthy")
+    assert details(body) == {"configuration": {}, "queues": {"error": "ServiceRequestError"}}
+    assert "AccountKey" not in response.get_body().decode()
 
 
 def test_health_responses_are_not_cached(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
