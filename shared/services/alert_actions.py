@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from shared import telemetry
 from shared.db import alerts
 from shared.db.alerts import EventRef
 from shared.domain.alert import AlertEventType, AlertStatus
@@ -86,7 +87,9 @@ class AlertActions:
                 now=now,
                 details=details,
             )
-            return ActionResult(alert=self._current(connection, alert_id), changed=True)
+            current = self._current(connection, alert_id)
+            _record_transition("acknowledged", current)
+            return ActionResult(alert=current, changed=True)
 
     def resolve(self, alert_id: int, *, by: str, reason: str | None = None) -> ActionResult:
         actor = _actor(by)
@@ -104,7 +107,9 @@ class AlertActions:
                 details={"by": actor, "reason": why},
                 dispatch=True,
             )
-            return ActionResult(alert=self._current(connection, alert_id), changed=True, event=event)
+            current = self._current(connection, alert_id)
+            _record_transition("resolved", current)
+            return ActionResult(alert=current, changed=True, event=event)
 
     @staticmethod
     def _current(connection: Connection, alert_id: int) -> dict[str, Any]:
@@ -112,6 +117,16 @@ class AlertActions:
         if alert is None:
             raise AlertNotFound(alert_id)
         return alert
+
+
+def _record_transition(transition: str, alert: dict[str, Any]) -> None:
+    telemetry.record_alert_transition(
+        transition=transition,
+        severity=str(alert["severity"]),
+        alert_id=int(alert["id"]),
+        kpi=alert.get("indicator"),
+        metric_key=str(alert["metric_key"]),
+    )
 
 
 def _actor(by: str) -> str:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from shared import telemetry
 from shared.db import alerts
 from shared.db import notifications as store
 from shared.db.alerts import EventRef
@@ -55,7 +56,8 @@ class AlertEventMessages:
         except InvalidMessage as error:
             self._dead_letter(ALERT_EVENTS, str(error), body, message_id, dequeue_count)
             return None
-        report = self._dispatcher.dispatch(message.event_id)
+        with telemetry.log_context(event_id=message.event_id, alert_id=message.alert_id):
+            report = self._dispatcher.dispatch(message.event_id)
         if report.missing:
             reason = f"alert event {message.event_id} does not exist (its alert or KPI was deleted)"
             self._dead_letter(ALERT_EVENTS, reason, body, message_id, dequeue_count)

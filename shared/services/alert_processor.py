@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from shared import telemetry
 from shared.db import alerts
 from shared.db import notifications as store
 from shared.db.alerts import DueAlert, EventRef
@@ -118,6 +119,7 @@ class AlertProcessor:
                     report.escalation_ended += 1
                     continue
                 report.escalated += 1
+                _record_transition(connection, alert, "escalated")
                 minutes = self._settings.escalation_timeout_minutes
                 event = alerts.record_event(
                     connection,
@@ -151,6 +153,7 @@ class AlertProcessor:
                 if not alerts.resolve(connection, alert.id, now=now, by=ACTOR, reason=reason):
                     continue
                 report.auto_resolved += 1
+                _record_transition(connection, alert, "resolved")
                 event = alerts.record_event(
                     connection,
                     alert_id=alert.id,
@@ -215,6 +218,18 @@ class AlertProcessor:
                     yield connection, due
             if len(due) < self._batch:
                 return
+
+
+def _record_transition(connection: Connection, alert: DueAlert, transition: str) -> None:
+    """Count the transition with the alert's severity and KPI (one primary-key read)."""
+    row = alerts.get_alert(connection, alert.id) or {}
+    telemetry.record_alert_transition(
+        transition=transition,
+        severity=str(row.get("severity", "")),
+        alert_id=alert.id,
+        kpi=row.get("indicator"),
+        metric_key=alert.metric_key,
+    )
 
 
 def _required(event: EventRef | None) -> EventRef:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from shared import telemetry
 from shared.db import alerts
 from shared.db.alerts import AlertValues, EventRef
 from shared.db.executions import Claim
@@ -250,6 +251,13 @@ class AlertRecorder:
             details=details,
             execution_id=scope.execution_id,
             dispatch=dispatch,
+        )
+        telemetry.record_alert_transition(
+            transition=transition.value,
+            severity=severity(scope.kpi.priority).value,
+            alert_id=alert_id,
+            kpi=scope.kpi.indicator,
+            metric_key=key,
         )
         return Transitioned(alert_id=alert_id, metric_key=key, transition=transition, event=event)
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from shared import telemetry
 from shared.db import executions
 from shared.db.alerts import EventRef
 from shared.errors import InvalidMessage
@@ -60,7 +61,8 @@ class ExecutionMessages:
         except InvalidMessage as error:
             self._dead_letter(KPI_EXECUTIONS, str(error), body, message_id, dequeue_count)
             return None
-        report = self._executor.execute(message.execution_id, owner=owner)
+        with telemetry.log_context(execution_id=message.execution_id):
+            report = self._executor.execute(message.execution_id, owner=owner)
         if report.status == "missing":
             reason = f"execution {message.execution_id} does not exist (its KPI was deleted, or it never did)"
             self._dead_letter(KPI_EXECUTIONS, reason, body, message_id, dequeue_count)

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from shared import telemetry
 from shared.db import alerts
 from shared.db import notifications as store
 from shared.db.alerts import EventRef
@@ -295,6 +296,10 @@ class EventDispatcher:
         notice of a failure, which would loop)."""
         for result in results:
             report.outcomes[result.outcome] = report.outcomes.get(result.outcome, 0) + 1
+            if result.outcome is not Outcome.SKIPPED:
+                telemetry.record_notification(
+                    channel=result.delivery.channel.value, outcome=result.outcome.value
+                )
         done = [r for r in results if r.outcome is not Outcome.SKIPPED]
         if not done:
             return

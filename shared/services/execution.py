@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from shared import telemetry
 from shared.db import executions, history, slots
 from shared.db.alerts import EventRef
 from shared.db.executions import Claim
@@ -149,6 +150,7 @@ class Executor:
             if kpi is None:
                 return None
             report.kpi = kpi.indicator
+            telemetry.bind_log_context(kpi_id=kpi.id)
             if not kpi.is_active and self._monitoring.process_only_active_kpis:
                 self._skip_inactive(connection, claimed, report)
                 return None
@@ -270,6 +272,7 @@ class Executor:
             ):
                 transaction.rollback()
                 report.status = "lease lost"
+                telemetry.record_execution(kpi=kpi.indicator, outcome="lease_lost", duration_ms=duration_ms)
                 log.warning("execution %s outlived its lease; another attempt owns it", claimed.execution_id)
                 return False
             if succeeded:
@@ -281,6 +284,11 @@ class Executor:
         report.status, report.duration_ms, report.error = result.status.value, duration_ms, result.error
         report.evaluations = evaluations
         report.events = [t.event for t in report.transitions if t.event is not None]
+        telemetry.record_execution(kpi=kpi.indicator, outcome=result.status.value, duration_ms=duration_ms)
+        for e in evaluations:
+            telemetry.record_deviation(
+                kpi=kpi.indicator, metric_key=e.key, deviation_percent=e.deviation_percent
+            )
         return True
 
 
