@@ -13,6 +13,7 @@ import uuid
 
 from sqlalchemy import Engine
 
+from shared import telemetry
 from shared.db.engine import create_monitoring_engine
 from shared.domain.notification import Channel
 from shared.notify.base import Sender
@@ -20,9 +21,12 @@ from shared.queues import QueueSender, StorageQueueSender
 from shared.services.alert_actions import AlertActions
 from shared.services.alert_events import AlertEventMessages
 from shared.services.alert_processor import AlertProcessor
+from shared.services.cleanup import Cleanup
 from shared.services.dispatch import ExecutionMessages
 from shared.services.escalation import EventDispatcher
 from shared.services.execution import Executor
+from shared.services.health_monitor import HealthMonitor
+from shared.services.maintenance import Maintenance
 from shared.services.scheduling import Scheduler
 from shared.settings import get_settings, reset_settings
 from shared.sources import SourceRunner
@@ -30,8 +34,11 @@ from shared.sources import SourceRunner
 
 @functools.cache
 def monitoring_engine() -> Engine:
-    """The engine of the monitoring database named by `ConnectionStrings__Monitoring`."""
-    return create_monitoring_engine(get_settings().connection_strings.monitoring)
+    """The engine of the monitoring database named by `ConnectionStrings__Monitoring`. Every function uses
+    it first, so building it also sets up telemetry export for the process."""
+    settings = get_settings()
+    telemetry.configure(settings)
+    return create_monitoring_engine(settings.connection_strings.monitoring)
 
 
 @functools.cache
@@ -90,6 +97,21 @@ def alert_actions() -> AlertActions:
     return AlertActions(monitoring_engine())
 
 
+@functools.cache
+def cleanup() -> Cleanup:
+    return Cleanup(monitoring_engine(), get_settings())
+
+
+@functools.cache
+def maintenance() -> Maintenance:
+    return Maintenance(monitoring_engine(), get_settings())
+
+
+@functools.cache
+def health_monitor() -> HealthMonitor:
+    return HealthMonitor(monitoring_engine(), get_settings)
+
+
 def owner(invocation_id: str | None = None) -> str:
     """A lease owner naming this host, process and invocation."""
     return f"{socket.gethostname()}:{os.getpid()}:{invocation_id or uuid.uuid4().hex[:12]}"
@@ -113,6 +135,9 @@ def reset() -> None:
         alert_event_messages,
         alert_processor,
         alert_actions,
+        cleanup,
+        maintenance,
+        health_monitor,
     )
     for cached in cached_services:
         cached.cache_clear()

@@ -58,7 +58,8 @@ def test_devhost_serves_the_real_app_and_exits_0_on_sigterm(azurite: str, tmp_pa
                 except (urllib.error.URLError, ConnectionError):
                     time.sleep(0.1)
             assert status == 200, body
-            assert json.loads(body)["status"] == "Healthy"
+            # Degraded until alert_processor (every 30 s) has written its first heartbeat.
+            assert json.loads(body)["status"] in {"Healthy", "Degraded"}
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=40) == 0, log.read_text()
         finally:
@@ -66,5 +67,5 @@ def test_devhost_serves_the_real_app_and_exits_0_on_sigterm(azurite: str, tmp_pa
                 process.kill()
                 process.wait()
     text = log.read_text()
-    assert "Host started: 9 functions, 0 in error" in text
+    assert "Host started: 13 functions, 0 in error" in text
     assert "Host stopped" in text

@@ -43,10 +43,14 @@ def test_importing_the_app_with_an_empty_environment_indexes_every_function(inde
         "alert_events_poison",
         "alert_processor",
         "alert_resolve",
+        "cleanup",
         "health",
+        "health_check",
         "kpi_executions_poison",
         "kpi_executor",
         "kpi_scheduler",
+        "maintenance",
+        "metrics",
     ]
 
 
