@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -44,22 +44,22 @@ from shared.domain.health import (
     stale_after,
 )
 from shared.errors import SettingsError
-from shared.messages import ALERT_EVENTS, KPI_EXECUTIONS
 from shared.services.alert_processor import COMPONENT as PROCESSOR
+from shared.services.health_probes import (
+    POISON_QUEUES,
+    WORK_QUEUES,
+    QueueCounts,
+    installed_odbc_drivers,
+    storage_queue_counter,
+)
 from shared.settings import Settings
-
-if TYPE_CHECKING:
-    from azure.storage.queue import QueueServiceClient
 
 log = logging.getLogger("mgrid.health")
 
 Outcome = tuple[HealthStatus, dict[str, Any]]
 Check = Callable[[], Outcome]
 Clock = Callable[[], datetime]
-QueueCounts = Callable[[], dict[str, int]]
 
-WORK_QUEUES = (KPI_EXECUTIONS, ALERT_EVENTS)
-POISON_QUEUES = tuple(f"{queue}-poison" for queue in WORK_QUEUES)
 FAILURE_WINDOW = timedelta(hours=1)
 DELIVERY_WINDOW = timedelta(hours=24)
 MISSED_PROCESSOR_RUNS = 3
@@ -208,15 +208,6 @@ def _odbc_drivers_for(url: str) -> tuple[str, ...]:
     return (driver.strip(),) if driver else SQL_SERVER_DRIVERS
 
 
-def installed_odbc_drivers() -> list[str]:
-    """The ODBC drivers pyodbc sees; none when pyodbc cannot load (no libodbc on this host)."""
-    try:
-        import pyodbc
-    except ImportError:
-        return []
-    return [str(driver) for driver in pyodbc.drivers()]
-
-
 def database_check(engine: Engine) -> Outcome:
     """Connect, run `SELECT 1` and compare the schema revision with the code's."""
     with engine.connect() as connection:
@@ -286,47 +277,4 @@ def queues_check(counts: Mapping[str, int], settings: Settings) -> Outcome:
         {queue: counts.get(queue, 0) for queue in WORK_QUEUES},
         {queue: counts.get(queue, 0) for queue in POISON_QUEUES},
         depth_degraded=settings.worker.health_checks.queue_depth_degraded,
-    )
-
-
-def storage_queue_counter(settings: Settings) -> QueueCounts | None:
-    """Reads the queue counts from the host storage; None when no host storage is configured."""
-    if not (settings.azure_webjobs_storage or settings.azure_webjobs_storage_queue_service_uri):
-        return None
-    timeout_s = settings.worker.health_checks.timeout_seconds
-    return lambda: storage_queue_counts(settings, timeout_s=timeout_s)
-
-
-def storage_queue_counts(settings: Settings, *, timeout_s: float) -> dict[str, int]:
-    """Approximate message counts (visible and delayed) of the work and poison queues, reached the way the
-    host reaches them; a queue that does not exist yet holds nothing. One attempt per request: the check
-    reports the storage as it is now."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    service = _queue_service(settings, timeout_s)
-    counts: dict[str, int] = {}
-    try:
-        for queue in (*WORK_QUEUES, *POISON_QUEUES):
-            try:
-                properties = service.get_queue_client(queue).get_queue_properties()
-            except ResourceNotFoundError:
-                counts[queue] = 0
-                continue
-            counts[queue] = int(properties.approximate_message_count or 0)
-    finally:
-        service.close()
-    return counts
-
-
-def _queue_service(settings: Settings, timeout_s: float) -> QueueServiceClient:
-    from azure.storage.queue import QueueServiceClient
-
-    options: dict[str, Any] = {"retry_total": 0, "connection_timeout": timeout_s, "read_timeout": timeout_s}
-    if settings.azure_webjobs_storage:
-        return QueueServiceClient.from_connection_string(settings.azure_webjobs_storage, **options)
-    from azure.identity import ManagedIdentityCredential
-
-    credential = ManagedIdentityCredential(client_id=settings.azure_webjobs_storage_client_id)
-    return QueueServiceClient(
-        str(settings.azure_webjobs_storage_queue_service_uri), credential=credential, **options
     )

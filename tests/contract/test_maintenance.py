@@ -15,9 +15,10 @@ from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.dialects import mssql
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared.db import maintenance_plans as maintenance
+from shared.db.maintenance_plans import Done, Step, default_plan
 from shared.db.tables import system_status
-from shared.services import maintenance
-from shared.services.maintenance import Done, Maintenance, MaintenanceReport, Step, default_plan
+from shared.services.maintenance import Maintenance, MaintenanceReport
 from shared.settings import Settings
 from tests.conftest import Database
 from tests.factories import NOW

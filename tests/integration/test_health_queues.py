@@ -14,7 +14,8 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 from sqlalchemy import Engine
 
-from shared.services.health import POISON_QUEUES, WORK_QUEUES, check_health, storage_queue_counts
+from shared.services.health import check_health
+from shared.services.health_probes import POISON_QUEUES, WORK_QUEUES, storage_queue_counts
 from shared.settings import Settings
 from tests.azurite import connection_string
 

@@ -30,10 +30,10 @@ from shared.services.health import (
     Outcome,
     check_health,
     configuration_check,
-    installed_odbc_drivers,
     run_checks,
 )
 from shared.services.health_monitor import describe
+from shared.services.health_probes import installed_odbc_drivers
 from shared.settings import Settings
 
 HEALTHY, DEGRADED, UNHEALTHY = HealthStatus.HEALTHY, HealthStatus.DEGRADED, HealthStatus.UNHEALTHY
