@@ -181,6 +181,8 @@ def test_three_hosts_run_every_slot_once_within_the_slot_limit_and_survive_a_kil
         queues,
         Worker__KpiMonitoring__MaxParallelKpis="2",
         Worker__KpiMonitoring__SkipRunningKpis="false",
+        # Messages the killed host had received but not yet claimed come back through the resend sweep.
+        Worker__KpiMonitoring__ResendAfterSeconds="60",
     )
     most = _watch_source_concurrency(database)
     hosts = [start_devhost(env, tmp_path) for _ in range(3)]
