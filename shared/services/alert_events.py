@@ -22,7 +22,7 @@ from shared.db.alerts import EventRef
 from shared.domain.alert import AlertEventType
 from shared.errors import InvalidMessage
 from shared.messages import ALERT_EVENTS, parse_alert_event_message
-from shared.services.dead_letters import record_dropped
+from shared.services.dead_letters import DeadLetters
 from shared.services.escalation import DispatchReport, EventDispatcher
 from shared.settings import Settings
 
@@ -46,6 +46,7 @@ class AlertEventMessages:
         self._dispatcher = dispatcher
         self._admin = settings.notifications.admin_contact
         self._clock = clock
+        self._dead_letters = DeadLetters(engine, clock)
 
     def handle(
         self, body: bytes, *, message_id: str | None = None, dequeue_count: int | None = None
@@ -54,13 +55,13 @@ class AlertEventMessages:
         try:
             message = parse_alert_event_message(body)
         except InvalidMessage as error:
-            self._dead_letter(ALERT_EVENTS, str(error), body, message_id, dequeue_count)
+            self._dead_letters.record(ALERT_EVENTS, str(error), body, message_id, dequeue_count)
             return None
         with telemetry.log_context(event_id=message.event_id, alert_id=message.alert_id):
             report = self._dispatcher.dispatch(message.event_id)
         if report.missing:
             reason = f"alert event {message.event_id} does not exist (its alert or KPI was deleted)"
-            self._dead_letter(ALERT_EVENTS, reason, body, message_id, dequeue_count)
+            self._dead_letters.record(ALERT_EVENTS, reason, body, message_id, dequeue_count)
         return report
 
     def poisoned(
@@ -68,7 +69,7 @@ class AlertEventMessages:
     ) -> list[EventRef]:
         """Record the lost message and tell the administrator about its alert."""
         reason = "the message failed on every attempt and was moved to the poison queue"
-        self._dead_letter(POISON_QUEUE, reason, body, message_id, dequeue_count)
+        self._dead_letters.record(POISON_QUEUE, reason, body, message_id, dequeue_count)
         try:
             message = parse_alert_event_message(body, queue=POISON_QUEUE)
         except InvalidMessage:
@@ -92,16 +93,3 @@ class AlertEventMessages:
         if not announce:
             log.error("alert event %s poisoned; no administrator contact to tell", message.event_id)
         return [event] if event is not None else []
-
-    def _dead_letter(
-        self, queue: str, reason: str, body: bytes, message_id: str | None, dequeue_count: int | None
-    ) -> None:
-        record_dropped(
-            self._engine,
-            queue=queue,
-            reason=reason,
-            body=body,
-            now=self._clock(),
-            message_id=message_id,
-            dequeue_count=dequeue_count,
-        )

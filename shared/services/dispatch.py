@@ -23,7 +23,7 @@ from shared.errors import InvalidMessage
 from shared.messages import KPI_EXECUTIONS, execution_message, parse_execution_message
 from shared.queues import QueueSender
 from shared.services.alerting import AlertRecorder
-from shared.services.dead_letters import record_dropped
+from shared.services.dead_letters import DeadLetters
 from shared.services.execution import ExecutionReport, Executor
 from shared.settings import Settings
 
@@ -51,6 +51,7 @@ class ExecutionMessages:
         self._sender = sender
         self._alerts = AlertRecorder(settings)
         self._clock = clock
+        self._dead_letters = DeadLetters(engine, clock)
 
     def handle(
         self, body: bytes, *, owner: str, message_id: str | None = None, dequeue_count: int | None = None
@@ -59,13 +60,13 @@ class ExecutionMessages:
         try:
             message = parse_execution_message(body)
         except InvalidMessage as error:
-            self._dead_letter(KPI_EXECUTIONS, str(error), body, message_id, dequeue_count)
+            self._dead_letters.record(KPI_EXECUTIONS, str(error), body, message_id, dequeue_count)
             return None
         with telemetry.log_context(execution_id=message.execution_id):
             report = self._executor.execute(message.execution_id, owner=owner)
         if report.status == "missing":
             reason = f"execution {message.execution_id} does not exist (its KPI was deleted, or it never did)"
-            self._dead_letter(KPI_EXECUTIONS, reason, body, message_id, dequeue_count)
+            self._dead_letters.record(KPI_EXECUTIONS, reason, body, message_id, dequeue_count)
         if report.deferred:
             delay_s = DEFER_BASE_S + random.randint(0, DEFER_JITTER_S)  # noqa: S311 - jitter, not security
             self._sender().send(KPI_EXECUTIONS, [execution_message(message.execution_id)], delay_s=delay_s)
@@ -76,7 +77,7 @@ class ExecutionMessages:
     ) -> list[EventRef]:
         """A message that failed every attempt: fail its execution (it counts toward the failure alert)."""
         reason = "the message failed on every attempt and was moved to the poison queue"
-        self._dead_letter(POISON_QUEUE, reason, body, message_id, dequeue_count)
+        self._dead_letters.record(POISON_QUEUE, reason, body, message_id, dequeue_count)
         try:
             execution_id = parse_execution_message(body, queue=POISON_QUEUE).execution_id
         except InvalidMessage:
@@ -92,16 +93,3 @@ class ExecutionMessages:
             transitions = self._alerts.record_failure(connection, kpi_id, execution_id, error=reason, now=now)
         log.error("execution %s failed: %s", execution_id, reason)
         return [t.event for t in transitions if t.event is not None]
-
-    def _dead_letter(
-        self, queue: str, reason: str, body: bytes, message_id: str | None, dequeue_count: int | None
-    ) -> None:
-        record_dropped(
-            self._engine,
-            queue=queue,
-            reason=reason,
-            body=body,
-            now=self._clock(),
-            message_id=message_id,
-            dequeue_count=dequeue_count,
-        )
