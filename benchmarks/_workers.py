@@ -3,7 +3,7 @@
 
 Each thread has its own lease owner and takes queued execution ids from a shared queue until the window
 closes. CPU is user + system time of the process(es) that ran the executors; PostgreSQL's is measured by
-`server_stopwatch` over the same window.
+`server_stopwatch` over the same window (`database_stopwatch`: only the backends of one database).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from collections.abc import Callable
 from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine, text
 
 from benchmarks._executor import THREADS, settings
 from shared.db.engine import create_monitoring_engine
@@ -153,6 +155,28 @@ def server_stopwatch() -> Callable[[], float]:
 
     def since() -> float:
         return sum(ticks - before.get(pid, 0) for pid, ticks in _postgres_ticks().items()) / _TICKS
+
+    return since
+
+
+def database_stopwatch(engine: Engine) -> Callable[[], float]:
+    """Like `server_stopwatch`, for the backends connected to `engine`'s database only, so that other work
+    on a shared server is left out. A backend that connects meanwhile counts in full."""
+
+    def backends() -> set[int]:
+        with engine.connect() as connection:
+            pids = connection.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            ).scalars()
+            return {int(pid) for pid in pids}
+
+    started = backends()
+    before = {pid: ticks for pid, ticks in _postgres_ticks().items() if pid in started}
+
+    def since() -> float:
+        now = backends()
+        spent = (ticks - before.get(pid, 0) for pid, ticks in _postgres_ticks().items() if pid in now)
+        return sum(spent) / _TICKS
 
     return since
 

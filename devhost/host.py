@@ -71,6 +71,7 @@ class Host:
         self.queues: dict[str, QueueListener] = {}
         self._http: HttpServer | None = None
         self._bound: dict[str, _Bound] = {}
+        self._connections = 10  #: HTTP connections kept per storage account, set from the app in start()
 
     @property
     def http_port(self) -> int:
@@ -82,7 +83,11 @@ class Host:
 
     def start(self) -> None:
         routes: list[Route] = []
-        for spec in index(self._app):
+        specs = index(self._app)
+        # Each queue function may have all its invocations completing their messages at once, and a poll.
+        listeners = sum(spec.trigger_type == QUEUE_TRIGGER for spec in specs)
+        self._connections = max(self._connections, listeners * (self.config.queues.max_in_flight + 1))
+        for spec in specs:
             try:
                 bound = self._bind(spec)
                 if spec.trigger_type == TIMER:
@@ -129,7 +134,7 @@ class Host:
         if not connection_string:
             raise FunctionError(f"the app setting '{connection}' (storage connection) is empty")
         if connection_string not in self._storages:
-            self._storages[connection_string] = Storage(connection_string)
+            self._storages[connection_string] = Storage(connection_string, connections=self._connections)
         return self._storages[connection_string]
 
     def _bind(self, spec: FunctionSpec) -> _Bound:
