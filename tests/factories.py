@@ -63,3 +63,23 @@ def insert_contact(
             insert(kpi_contacts).values(kpi_id=kpi_id, contact_id=contact_id, escalation_level=level)
         )
     return contact_id
+
+
+class Clock:
+    """A settable clock: the code under test reads the time only through it."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class FakeTime:
+    """A monotonic clock (seconds) that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -32,23 +32,13 @@ from shared.domain.alert import AlertKind, Severity
 from shared.services.cleanup import Cleanup
 from shared.settings import Settings
 from tests.conftest import Database
-from tests.factories import NOW, insert_contact, insert_kpi, make_kpi
+from tests.factories import NOW, FakeTime, insert_contact, insert_kpi, make_kpi
 
 OLD_HISTORY = NOW - timedelta(days=91)  # the default history retention is 90 days
 FRESH_HISTORY = NOW - timedelta(days=89)
 OLD = NOW - timedelta(days=31)  # the default log retention is 30 days
 FRESH = NOW - timedelta(days=29)
 SLOTS = itertools.count()
-
-
-class FakeTime:
-    """A monotonic clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def settings(monkeypatch: pytest.MonkeyPatch, **values: object) -> Settings:

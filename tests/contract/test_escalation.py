@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -32,15 +32,7 @@ from shared.services.alert_processor import AlertProcessor
 from shared.services.escalation import EventDispatcher, Outcome
 from shared.settings import Settings
 from tests.conftest import Database
-from tests.factories import NOW, insert_contact, insert_kpi, make_kpi
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.factories import NOW, Clock, insert_contact, insert_kpi, make_kpi
 
 
 @dataclass

@@ -23,17 +23,7 @@ from shared.services.execution import Executor
 from shared.settings import Settings
 from shared.sources import SourceRunner
 from tests.conftest import Database
-from tests.factories import NOW, insert_kpi, make_kpi
-
-
-class Clock:
-    """A settable clock: the executor reads time only through it."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.factories import NOW, Clock, insert_kpi, make_kpi
 
 
 class CountingRunner(SourceRunner):

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select, text
@@ -29,18 +29,10 @@ from shared.services.health import check_health
 from shared.services.health_monitor import HealthMonitor, MonitorReport
 from shared.settings import Settings
 from tests.conftest import Database
-from tests.factories import NOW, insert_contact, insert_kpi, make_kpi
+from tests.factories import NOW, Clock, insert_contact, insert_kpi, make_kpi
 from tests.receivers import SmtpCapture, smtp_capture
 
 UNHEALTHY_BODY = "alert-processing: Unhealthy: the alert processor last ran 1000 s ago"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

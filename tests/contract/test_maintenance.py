@@ -21,17 +21,9 @@ from shared.db.tables import system_status
 from shared.services.maintenance import Maintenance, MaintenanceReport
 from shared.settings import Settings
 from tests.conftest import Database
-from tests.factories import NOW
+from tests.factories import NOW, FakeTime
 
 TABLES = maintenance.TABLES
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def settings(monkeypatch: pytest.MonkeyPatch, **values: object) -> Settings:

@@ -23,20 +23,12 @@ from shared.services.alert_processor import AlertProcessor
 from shared.services.escalation import EventDispatcher
 from shared.settings import Settings
 from tests.conftest import Database
-from tests.factories import insert_contact, insert_kpi, make_kpi
+from tests.factories import Clock, insert_contact, insert_kpi, make_kpi
 from tests.receivers import HttpReceiver, Reply, SmtpCapture, http_capture, smtp_capture
 
 SECRET = "webhook-signing-secret"
 SUBJECT_TEMPLATE = "{Indicator}/{MetricKey}: {CurrentValue} vs {HistoricalValue} ({DeviationPercent}%)"
 GATEWAY = "sms.example.test"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -68,7 +60,7 @@ def world(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[World
         monkeypatch.setenv("Notifications__MaxDeliveryAttempts", "6")
         settings = Settings.load()
         senders = build_senders(settings)
-        clock = Clock()
+        clock = Clock(datetime.now(UTC).replace(microsecond=0))
         dispatcher = EventDispatcher(database.engine, settings, lambda: senders, clock=clock, retry_wait_s=0)
         processor = AlertProcessor(database.engine, settings, dispatcher, clock=clock)
         yield World(database, smtp, http, clock, dispatcher, processor)

@@ -9,7 +9,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from shared.services.escalation import EventDispatcher
 from shared.services.execution import Executor
 from shared.settings import Settings
 from shared.sources import SourceRunner
-from tests.factories import NOW, insert_contact, insert_kpi, make_kpi
+from tests.factories import NOW, Clock, insert_contact, insert_kpi, make_kpi
 
 Attributes = frozenset[tuple[str, Any]]
 
@@ -204,14 +204,6 @@ def test_log_records_carry_the_ids_of_their_context(logs: InMemoryLogRecordExpor
         "outside": {},
     }
     assert telemetry.current_log_context() == {}
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
