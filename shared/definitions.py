@@ -22,9 +22,11 @@ from typing import Any, Literal, TypeVar
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 from pydantic import ValidationError
 
-from shared.definitions_models import ContactModel, Entry, KnownNames, KpiModel, describe_error
+from shared.definitions_models import BaselineModel, ContactModel, Entry, KnownNames, KpiModel, describe_error
 from shared.domain.contact import Contact, ContactLink
 from shared.domain.kpi import (
+    SEASONAL_TOLERANCE,
+    SEASONAL_WEEKS_BACK,
     Aggregate,
     AlertPolicy,
     Baseline,
@@ -32,6 +34,7 @@ from shared.domain.kpi import (
     Direction,
     Kpi,
     KpiKind,
+    NoData,
     Priority,
     Rule,
     Schedule,
@@ -194,6 +197,7 @@ def _kpi(model: KpiModel) -> KpiWithLinks:
             resolve_after=model.resolve_after,
             cooldown_minutes=model.cooldown_minutes,
             failure_alert_after=model.failure_alert_after,
+            no_data=NoData(model.no_data),
         ),
         subject_template=model.subject_template,
         description_template=model.description_template,
@@ -212,12 +216,29 @@ def _rule(model: KpiModel) -> Rule:
         if threshold is None
         else Threshold(operator=ThresholdOperator(threshold.operator), value=threshold.value),
         noise_floor=model.noise_floor,
-        baseline=Baseline(
-            mode=BaselineMode(baseline.mode),
-            weeks_back=baseline.weeks_back,
-            aggregate=Aggregate(baseline.aggregate),
-        ),
+        baseline=_baseline(baseline),
     )
+
+
+def _baseline(model: BaselineModel) -> Baseline:
+    mode = BaselineMode(model.mode)
+    seasonal = mode is BaselineMode.SEASONAL
+    return Baseline(
+        mode=mode,
+        weeks_back=model.weeks_back or (SEASONAL_WEEKS_BACK if seasonal else 4),
+        aggregate=Aggregate.MEDIAN if seasonal else Aggregate(model.aggregate),
+        tolerance=model.tolerance or SEASONAL_TOLERANCE,
+    )
+
+
+def _baseline_document(baseline: Baseline) -> dict[str, Any]:
+    if baseline.mode is BaselineMode.SEASONAL:
+        return {"mode": "seasonal", "weeks_back": baseline.weeks_back, "tolerance": baseline.tolerance}
+    return {
+        "mode": baseline.mode.value,
+        "weeks_back": baseline.weeks_back,
+        "aggregate": baseline.aggregate.value,
+    }
 
 
 def definitions_document(contacts: Sequence[Contact], kpis: Sequence[KpiWithLinks]) -> dict[str, Any]:
@@ -252,16 +273,13 @@ def _kpi_document(kpi: Kpi, links: Sequence[ContactLink]) -> dict[str, Any]:
         "threshold": None
         if threshold is None
         else {"operator": threshold.operator.value, "value": threshold.value},
-        "baseline": {
-            "mode": baseline.mode.value,
-            "weeks_back": baseline.weeks_back,
-            "aggregate": baseline.aggregate.value,
-        },
+        "baseline": _baseline_document(baseline),
         "noise_floor": rule.noise_floor,
         "cooldown_minutes": policy.cooldown_minutes,
         "fire_after": policy.fire_after,
         "resolve_after": policy.resolve_after,
         "failure_alert_after": policy.failure_alert_after,
+        "no_data": policy.no_data.value,
         "subject_template": kpi.subject_template,
         "description_template": kpi.description_template,
         "contacts": [{"name": link.name, "level": link.level} for link in links],

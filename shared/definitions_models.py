@@ -13,7 +13,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from shared.domain.ncrontab import CronExpression, InvalidCronExpression
@@ -206,11 +214,20 @@ class ThresholdModel(_Model):
 
 
 class BaselineModel(_Model):
-    """`kpis[i].baseline`: the same window weeks back from our history, or the source's own value."""
+    """`kpis[i].baseline`: the same window weeks back from our history (`history`: an aggregate and a
+    percentage; `seasonal`: a median and a noise band `tolerance` robust standard deviations wide), or the
+    source's own value. `weeks_back` defaults to 4 for history and 8 for seasonal."""
 
-    mode: Literal["history", "source"] = "history"
-    weeks_back: int = Field(4, ge=1, le=52)
+    mode: Literal["history", "source", "seasonal"] = "history"
+    weeks_back: int | None = Field(None, ge=1, le=52)
     aggregate: Literal["mean", "median"] = "median"
+    tolerance: float | None = Field(None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _tolerance_is_seasonal(self) -> BaselineModel:
+        if self.tolerance is not None and self.mode != "seasonal":
+            raise ValueError("tolerance applies to the seasonal baseline only (mode: seasonal)")
+        return self
 
 
 def _one_of(entry: Mapping[Any, Any], first: str, second: str) -> list[str]:
@@ -249,6 +266,7 @@ class KpiModel(Entry):
     fire_after: int = Field(1, ge=1, le=SMALLINT_MAX)
     resolve_after: int = Field(1, ge=1, le=SMALLINT_MAX)
     failure_alert_after: int = Field(3, ge=1, le=SMALLINT_MAX)
+    no_data: Literal["keep", "alert", "ok"] = "keep"
     subject_template: Subject
     description_template: Description
     contacts: Annotated[list[ContactLinkModel], AfterValidator(_unique_contacts)] = []

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, RowMapping, bindparam, select, update
 
 from shared.db.tables import kpis
 from shared.domain.kpi import (
+    SEASONAL_TOLERANCE,
     Aggregate,
     AlertPolicy,
     Baseline,
@@ -16,6 +17,7 @@ from shared.domain.kpi import (
     Direction,
     Kpi,
     KpiKind,
+    NoData,
     Priority,
     Rule,
     Schedule,
@@ -46,6 +48,7 @@ def kpi_from_row(row: RowMapping) -> Kpi:
             resolve_after=row["resolve_after"],
             cooldown_minutes=row["cooldown_minutes"],
             failure_alert_after=row["failure_alert_after"],
+            no_data=NoData(row["no_data"]),
         ),
         subject_template=row["subject_template"],
         description_template=row["description_template"],
@@ -67,6 +70,7 @@ def _rule(row: RowMapping) -> Rule:
             mode=BaselineMode(row["baseline_mode"]),
             weeks_back=row["baseline_weeks_back"],
             aggregate=Aggregate(row["baseline_aggregate"]),
+            tolerance=row["baseline_tolerance"] or SEASONAL_TOLERANCE,
         ),
     )
 
@@ -94,6 +98,10 @@ def kpi_values(kpi: Kpi) -> dict[str, Any]:
         "baseline_mode": rule.baseline.mode.value,
         "baseline_weeks_back": rule.baseline.weeks_back,
         "baseline_aggregate": rule.baseline.aggregate.value,
+        "baseline_tolerance": rule.baseline.tolerance
+        if rule.baseline.mode is BaselineMode.SEASONAL
+        else None,
+        "no_data": kpi.policy.no_data.value,
         "cooldown_minutes": kpi.policy.cooldown_minutes,
         "fire_after": kpi.policy.fire_after,
         "resolve_after": kpi.policy.resolve_after,

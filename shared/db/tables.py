@@ -38,7 +38,7 @@ from sqlalchemy import (
 from shared.db.types import BigId, UtcDateTime
 from shared.domain.alert import AlertEventType, AlertKind, AlertStatus, Severity
 from shared.domain.execution import ExecutionStatus, ExecutionTrigger
-from shared.domain.kpi import Aggregate, BaselineMode, Direction, KpiKind, ThresholdOperator
+from shared.domain.kpi import Aggregate, BaselineMode, Direction, KpiKind, NoData, ThresholdOperator
 from shared.domain.notification import Channel, DeliveryStatus
 
 metadata = MetaData(
@@ -90,6 +90,9 @@ kpis = Table(
     Column("baseline_mode", Unicode(8), nullable=False, server_default="history"),
     Column("baseline_weeks_back", SmallInteger, nullable=False, server_default=text("4")),
     Column("baseline_aggregate", Unicode(8), nullable=False, server_default="median"),
+    # Seasonal baselines only: the band's half-width in robust standard deviations (NULL: the default).
+    Column("baseline_tolerance", Number),
+    Column("no_data", Unicode(8), nullable=False, server_default="keep"),
     Column("cooldown_minutes", Integer, nullable=False, server_default=text("30")),
     Column("fire_after", SmallInteger, nullable=False, server_default=text("1")),
     Column("resolve_after", SmallInteger, nullable=False, server_default=text("1")),
@@ -108,6 +111,8 @@ kpis = Table(
     one_of("direction", Direction),
     one_of("baseline_mode", BaselineMode),
     one_of("baseline_aggregate", Aggregate),
+    one_of("no_data", NoData),
+    CheckConstraint("baseline_tolerance IS NULL OR baseline_tolerance > 0", name="tolerance_positive"),
     one_of("threshold_operator", ThresholdOperator),
     CheckConstraint("frequency_minutes IS NOT NULL OR schedule_cron IS NOT NULL", name="has_schedule"),
     CheckConstraint("frequency_minutes IS NULL OR frequency_minutes > 0", name="frequency_positive"),
@@ -201,6 +206,10 @@ historical_data = Table(
     Column("value", Number, nullable=False),
     Column("baseline_value", Number),
     Column("deviation_percent", Number),
+    # The band the value was judged against (seasonal baselines; NULL where the rule has none).
+    Column("expected", Number),
+    Column("lower", Number),
+    Column("upper", Number),
     Column("breach", Boolean, nullable=False, server_default=false()),
     Column("recorded_at", UtcDateTime, nullable=False),
     # One row per (execution, metric): a redelivered execution cannot write twice.
@@ -245,6 +254,12 @@ alerts = Table(
     Column("current_value", Number),
     Column("baseline_value", Number),
     Column("deviation_percent", Number),
+    Column("expected_value", Number),
+    Column("lower_value", Number),
+    Column("upper_value", Number),
+    # When the key counts as no longer evaluated: three of the KPI's periods after its last evaluation.
+    # The processor resolves an alert by timeout once this is AutoResolutionTimeoutMinutes in the past.
+    Column("stale_at", UtcDateTime),
     one_of("kind", AlertKind),
     one_of("status", AlertStatus),
     one_of("severity", Severity),
@@ -270,6 +285,7 @@ alerts = Table(
     Index("ix_alerts_status_last_triggered_at", "status", "last_triggered_at"),
     Index("ix_alerts_resolved_at", "resolved_at"),
     Index("ix_alerts_kpi_id_opened_at", "kpi_id", "opened_at"),
+    Index("ix_alerts_stale_at", "stale_at"),
 )
 
 alert_events = Table(

@@ -112,6 +112,9 @@ def placeholder_values(alert: AlertFacts, event: EventFacts) -> dict[str, str]:
         "Timestamp": format_time(event.occurred_at),
         "WindowStart": format_time(details.get("window_start")),
         "WindowEnd": format_time(details.get("window_end")),
+        "Expected": format_number(details.get("expected")),
+        "Lower": format_number(details.get("lower")),
+        "Upper": format_number(details.get("upper")),
     }
 
 
@@ -138,7 +141,24 @@ def _first_notice(alert: AlertFacts, event: EventFacts, values: dict[str, str]) 
     if alert.kind is AlertKind.SYSTEM:
         subject = str(details.get("subject") or f"{SERVICE_NAME}: {alert.metric_key}")
         return subject, str(details.get("body") or details.get("reason") or "")
-    return render(alert.subject_template, values), render(alert.description_template, values)
+    body = render(alert.description_template, values)
+    return render(alert.subject_template, values), _with_explanation(body, details, values)
+
+
+def _with_explanation(body: str, details: Mapping[str, Any], values: dict[str, str]) -> str:
+    """The KPI's own description, then what was expected and why the value breached, when known."""
+    lines = []
+    if details.get("expected") is not None:
+        band = f"band {values['Lower']} to {values['Upper']}"
+        weeks = details.get("baseline_weeks") or []
+        source = f", from the same slot on {', '.join(map(str, weeks))}" if weeks else ""
+        lines.append(f"Value {values['CurrentValue']}; expected {values['Expected']} ({band}{source}).")
+    reasons = [str(reason) for reason in details.get("reasons") or []]
+    if reasons:
+        lines.append("Why: " + "; ".join(reasons) + ".")
+    if not lines:
+        return body
+    return f"{body}\n\n" + "\n".join(lines) if body else "\n".join(lines)
 
 
 def _follow_up(event: EventFacts) -> tuple[str, str]:

@@ -25,11 +25,20 @@ class Direction(StrEnum):
 class BaselineMode(StrEnum):
     SOURCE = "source"  #: the source returns the historical value
     HISTORY = "history"  #: the same window N weeks back, from our own history
+    SEASONAL = "seasonal"  #: the median of the same slot in earlier weeks, with a noise band
 
 
 class Aggregate(StrEnum):
     MEAN = "mean"
     MEDIAN = "median"
+
+
+class NoData(StrEnum):
+    """What a run without a value for a key (no row, or NULL) does to that key's alert."""
+
+    KEEP = "keep"  #: leave the alert as it is: no resolve, no re-notify
+    ALERT = "alert"  #: count it as a breach, with reason "no data"
+    OK = "ok"  #: count it as clean
 
 
 class ThresholdOperator(StrEnum):
@@ -57,6 +66,9 @@ TEMPLATE_PLACEHOLDERS = frozenset(
         "Timestamp",
         "WindowStart",
         "WindowEnd",
+        "Expected",
+        "Lower",
+        "Upper",
     }
 )
 
@@ -77,11 +89,18 @@ class Threshold:
     value: float
 
 
+#: The seasonal baseline's defaults (chosen with `benchmarks/detection.py`; see docs).
+SEASONAL_WEEKS_BACK = 8
+SEASONAL_TOLERANCE = 4.0
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Baseline:
     mode: BaselineMode = BaselineMode.HISTORY
     weeks_back: int = 4
     aggregate: Aggregate = Aggregate.MEDIAN
+    #: seasonal only: the band's half-width in robust standard deviations of the KPI's noise
+    tolerance: float = SEASONAL_TOLERANCE
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -105,6 +124,7 @@ class AlertPolicy:
     resolve_after: int = 1  #: consecutive clean evaluations before it resolves
     cooldown_minutes: int = 30  #: least time between two notifications of one open alert
     failure_alert_after: int = 3  #: consecutive failed executions before an "execution failing" alert
+    no_data: NoData = NoData.KEEP  #: what a run without a value for a key does to its alert
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -96,6 +96,9 @@ DETAILS = {
 }
 
 
+BAND = {"expected": 104.5, "lower": 90.25, "upper": 118.75}
+
+
 def event(event_type: AlertEventType, level: int = 0, **details: object) -> EventFacts:
     return EventFacts(
         event_type=event_type, escalation_level=level, occurred_at=AT, details={**DETAILS, **details}
@@ -103,7 +106,7 @@ def event(event_type: AlertEventType, level: int = 0, **details: object) -> Even
 
 
 def test_every_placeholder_has_a_value() -> None:
-    values = placeholder_values(BREACH, event(AlertEventType.OPENED))
+    values = placeholder_values(BREACH, event(AlertEventType.OPENED, **BAND))
     assert set(values) == TEMPLATE_PLACEHOLDERS
     assert values == {
         "Indicator": "Settlement Companies",
@@ -118,7 +121,22 @@ def test_every_placeholder_has_a_value() -> None:
         "Timestamp": "2026-11-28 19:30 UTC",
         "WindowStart": "2026-11-28 18:30 UTC",
         "WindowEnd": "2026-11-28 19:30 UTC",
+        "Expected": "104.5",
+        "Lower": "90.25",
+        "Upper": "118.75",
     }
+
+
+def test_a_breach_notice_says_what_was_expected_and_why() -> None:
+    facts = event(
+        AlertEventType.OPENED,
+        **BAND,
+        baseline_weeks=["2026-11-21", "2026-11-14", "2026-11-07"],
+        reasons=["down 50.2% from 104.5, below the band 90.25 to 118.75"],
+    )
+    _subject, body = compose(BREACH, facts)
+    assert "Value 52; expected 104.5 (band 90.25 to 118.75, from the same slot on 2026-11-21, 2026-11-14, " in body
+    assert "Why: down 50.2% from 104.5, below the band 90.25 to 118.75." in body
 
 
 def test_an_opened_breach_uses_the_kpis_templates() -> None:

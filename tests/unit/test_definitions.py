@@ -219,7 +219,7 @@ def test_every_optional_field_is_read() -> None:
         ({"baseline": {"mode": "history", "weeks_back": 0}}, ".baseline.weeks_back: must be >= 1"),
         ({"baseline": {"weeks_back": 53}}, ".baseline.weeks_back: must be <= 52"),
         ({"baseline": {"aggregate": "mode"}}, ".baseline.aggregate: must be 'mean' or 'median'"),
-        ({"baseline": {"mode": "magic"}}, ".baseline.mode: must be 'history' or 'source'"),
+        ({"baseline": {"mode": "magic"}}, ".baseline.mode: must be 'history', 'source' or 'seasonal'"),
         ({"contacts": [{"name": "Ops", "level": -1}]}, ".contacts[0].level: must be >= 0"),
         ({"contacts": "Ops"}, ".contacts: must be a list"),
     ],
@@ -531,7 +531,7 @@ def test_the_exported_document_writes_every_field_in_design_order() -> None:
     assert list(first)[6:] == [
         "last_minutes", "deviation_percent", "direction", "minimum_threshold", "threshold", "baseline",
         "noise_floor", "cooldown_minutes", "fire_after", "resolve_after", "failure_alert_after",
-        "subject_template", "description_template", "contacts", "is_active",
+        "no_data", "subject_template", "description_template", "contacts", "is_active",
     ]  # fmt: skip
     assert first["baseline"] == {"mode": "history", "weeks_back": 4, "aggregate": "median"}
     assert second["schedule"] == {"cron": "0 */5 8-18 * * 1-5", "timezone": "Europe/London"}
