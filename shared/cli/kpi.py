@@ -1,0 +1,77 @@
+"""`mgrid kpi ...`: the definitions file, listing, and running a KPI now."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared import runtime
+from shared.cli.common import Groups, emit, table, with_json
+from shared.definitions import Format, render_document
+from shared.services import definitions
+from shared.services.manual_run import run_now
+from shared.settings import get_settings
+
+
+def register(groups: Groups) -> None:
+    kpi = groups.add_parser("kpi", help="KPI definitions").add_subparsers(required=True)
+    load = kpi.add_parser("import", help="validate a definitions file (YAML or JSON), then upsert it")
+    load.add_argument("file", type=Path)
+    with_json(load, _import)
+    dump = kpi.add_parser("export", help="write every contact and KPI as a definitions file")
+    dump.add_argument(
+        "--format", choices=["yaml", "json"], help="default: json for a .json --output, else yaml"
+    )
+    dump.add_argument("--output", type=Path, help="file to write (default: stdout)")
+    with_json(dump, _export)
+    with_json(kpi.add_parser("list", help="every KPI with its schedule and next run"), _list)
+    run = kpi.add_parser("run", help="run a KPI now, through the executor's path; print the outcome as JSON")
+    run.add_argument("kpi", help="the KPI's id or indicator")
+    with_json(run, _run)
+
+
+def _import(args: argparse.Namespace) -> int:
+    engine, settings = runtime.monitoring_engine(), get_settings()
+    summary = definitions.import_file(engine, args.file, settings, now=datetime.now(UTC))
+    counts = summary.to_dict()
+    text = "\n".join(
+        f"{section}: {', '.join(f'{count} {outcome}' for outcome, count in outcomes.items())}"
+        for section, outcomes in counts.items()
+    )
+    emit(args, counts, text)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Writes the definitions file; `--json` is accepted for consistency (use `--format json`)."""
+    output: Path | None = args.output
+    inferred = "json" if output is not None and output.suffix.lower() == ".json" else "yaml"
+    fmt: Format = "json" if (args.format or inferred) == "json" else "yaml"
+    text = render_document(definitions.export_document(runtime.monitoring_engine()), fmt=fmt)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = definitions.list_kpis(runtime.monitoring_engine())
+    emit(args, rows, table(rows) if rows else "no KPIs")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Always prints JSON; `--json` is accepted and changes nothing."""
+    report = run_now(
+        runtime.monitoring_engine(),
+        runtime.executor(),
+        args.kpi,
+        now=datetime.now(UTC),
+        owner=runtime.owner(),
+    )
+    print(json.dumps(report.to_dict(), default=str))
+    return 0 if report.status == "succeeded" else 1
