@@ -32,6 +32,7 @@ from sqlalchemy.exc import ArgumentError
 
 from shared.db import health as store
 from shared.db import migrate
+from shared.db.metrics import deliveries_by_channel
 from shared.domain.health import (
     CheckResult,
     ExecutionFacts,
@@ -43,7 +44,9 @@ from shared.domain.health import (
     queues_verdict,
     stale_after,
 )
+from shared.domain.notification import DeliveryStatus
 from shared.errors import SettingsError
+from shared.notify import channel_usability
 from shared.services.alert_processor import COMPONENT as PROCESSOR
 from shared.services.health_probes import (
     POISON_QUEUES,
@@ -245,12 +248,20 @@ def kpi_execution_check(engine: Engine, settings: Settings, *, now: datetime) ->
 
 
 def alert_processing_check(engine: Engine, settings: Settings, *, now: datetime) -> Outcome:
-    """The alert processor's heartbeat, the oldest undispatched alert event, and failed deliveries."""
+    """The alert processor's heartbeat, the oldest undispatched alert event, and failed deliveries; the
+    detail also names each channel's usability and counts skipped and dropped deliveries, which are not
+    failures and never degrade the check."""
     options = settings.worker.health_checks
     with engine.connect() as connection:
         beat = store.heartbeat_of(connection, PROCESSOR)
         waiting, oldest = store.outbox_backlog(connection)
         failed = store.failed_deliveries_since(connection, since=now - DELIVERY_WINDOW)
+        unsent = {
+            f"{status.value}_deliveries_24h": sum(
+                deliveries_by_channel(connection, status=status, created_since=now - DELIVERY_WINDOW).values()
+            )
+            for status in (DeliveryStatus.SKIPPED, DeliveryStatus.DROPPED)
+        }
     missed_runs = MISSED_PROCESSOR_RUNS * timedelta(seconds=settings.worker.alert_processing.interval_seconds)
     facts = ProcessingFacts(
         heartbeat_age=None if beat is None else now - beat.at,
@@ -259,12 +270,13 @@ def alert_processing_check(engine: Engine, settings: Settings, *, now: datetime)
         oldest_undispatched_age=None if oldest is None else now - oldest,
         failed_deliveries=failed,
     )
-    return alert_processing_verdict(
+    status, detail = alert_processing_verdict(
         facts,
         heartbeat_degraded=missed_runs,
         heartbeat_unhealthy=max(timedelta(seconds=options.heartbeat_unhealthy_seconds), missed_runs),
         outbox_degraded=timedelta(seconds=options.outbox_degraded_seconds),
     )
+    return status, {**detail, **unsent, "channels": channel_usability(settings)}
 
 
 def _queues(counts: QueueCounts, settings: Settings) -> Check:
