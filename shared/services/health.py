@@ -16,6 +16,7 @@ are reported by type; their full text goes to the log). A check that raises or o
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
@@ -119,7 +120,11 @@ def enabled_checks(
 def run_checks(checks: Mapping[str, Check], *, timeout_s: float) -> HealthReport:
     """Run `checks` concurrently; one that raises or outlives `timeout_s` is Unhealthy."""
     started = time.monotonic()
-    futures = {name: _EXECUTOR.submit(_timed, check) for name, check in checks.items()}
+    # Each check runs in the caller's context, so its log records keep the invocation's ids.
+    futures = {
+        name: _EXECUTOR.submit(contextvars.copy_context().run, _timed, check)
+        for name, check in checks.items()
+    }
     results = []
     for name, future in futures.items():
         remaining_s = max(0.0, timeout_s - (time.monotonic() - started))
