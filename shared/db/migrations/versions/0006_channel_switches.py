@@ -26,7 +26,9 @@ def upgrade() -> None:
     with op.batch_alter_table("notifications") as batch:
         batch.drop_constraint(op.f("ck_notifications_status_valid"), type_="check")
         batch.create_check_constraint(op.f("ck_notifications_status_valid"), NEW)
-    notifications = sa.table("notifications", sa.column("status"), sa.column("last_error"))
+    notifications = sa.table(
+        "notifications", sa.column("status", sa.Unicode(16)), sa.column("last_error", sa.UnicodeText())
+    )
     op.execute(
         notifications.update()
         .where(notifications.c.status == "failed", notifications.c.last_error == DROPPED_ERROR)
