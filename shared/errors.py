@@ -65,3 +65,11 @@ class KpiNotFound(PermanentError, LookupError):
     def __init__(self, reference: str) -> None:
         self.reference = reference
         super().__init__(f"no KPI with id or indicator {reference!r}")
+
+
+class ContactNotFound(PermanentError, LookupError):
+    """No contact has this name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no contact named {name!r}")
