@@ -3,7 +3,8 @@
 The decisions themselves are pure (`shared.domain.alerting`); this module reads the state they need and writes
 what they decide, inside the caller's transaction. Events that tell someone (an alert opened, re-notified
 after its cooldown, resolved) get an outbox entry and are returned for dispatch to `alert-events`; a
-re-trigger inside the cooldown only refreshes the alert, so the audit trail stays readable.
+re-trigger inside the cooldown refreshes the alert and writes its `retriggered` event without an outbox
+entry, so every transition is in the audit trail but nobody is told twice within the cooldown.
 """
 
 from __future__ import annotations
@@ -192,8 +193,10 @@ class AlertRecorder:
             alerts.retrigger(
                 scope.connection, alert.id, values=values, now=scope.now, notified=decision.notify
             )
-            if decision.notify:
-                return [self._event(scope, alert.id, key, Transition.RETRIGGERED, details, dispatch=True)]
+            # Every retrigger is audited; only one that notifies (after the cooldown) goes to the outbox.
+            return [
+                self._event(scope, alert.id, key, Transition.RETRIGGERED, details, dispatch=decision.notify)
+            ]
         if decision.transition is Transition.RESOLVED:
             return self._resolve(scope, key, alert, decision.reason, details)
         return []
