@@ -27,6 +27,7 @@ from shared.domain.observation import Observation
 
 NOT_FINITE = "value is not a finite number"
 NO_BASELINE = "no baseline yet"
+NO_DATA = "no data"
 
 _WEEK = timedelta(weeks=1)
 _EQ_TOLERANCE = 1e-9
@@ -55,6 +56,8 @@ class Evaluation:
     deviation_percent: float | None
     breach: bool
     reasons: tuple[str, ...]
+    #: no value for the key in this run (see `shared.domain.no_data`): `current` is NaN, shown as null
+    no_data: bool = False
 
 
 def deviation_percent(current: float, baseline: float) -> float | None:
@@ -91,7 +94,9 @@ def baseline_slots(slot: datetime, weeks_back: int) -> list[datetime]:
 
 def evaluate(observation: Observation, rule: Rule, *, baseline: float | None) -> Evaluation:
     """Judge `observation` by `rule` against `baseline` (the source's or the history aggregate; None when
-    there is none yet). A breach is a return value, never an exception."""
+    there is none yet). A breach is a return value, never an exception. A NULL value is no data."""
+    if observation.current is None:
+        return no_data_evaluation(observation.key)
     if baseline is not None and not math.isfinite(baseline):
         baseline = None  # an unusable baseline is no baseline: the other rules still apply
     current = observation.current
@@ -158,3 +163,17 @@ def _threshold_reason(current: float, threshold: Threshold | None) -> str | None
 def _number(value: float) -> str:
     """Compact for reasons: 100 not 100.0, and 0.1 + 0.2 shown as 0.3."""
     return f"{value:.15g}"
+
+
+def no_data_evaluation(key: str) -> Evaluation:
+    """The evaluation of a key without a value in this run: no data, never a breach by itself (the KPI's
+    `no_data` mode decides what it counts as: `shared.domain.no_data`)."""
+    return Evaluation(
+        key=key,
+        current=math.nan,
+        baseline=None,
+        deviation_percent=None,
+        breach=False,
+        reasons=(NO_DATA,),
+        no_data=True,
+    )

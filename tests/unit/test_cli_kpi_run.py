@@ -67,6 +67,7 @@ def test_kpi_run_prints_the_execution_its_metrics_and_the_alert_it_opened(
             "baseline": 100.0,
             "deviation_percent": -90.0,
             "breach": True,
+            "no_data": False,
         }
     ]
     (alert,) = outcome["alerts"]
