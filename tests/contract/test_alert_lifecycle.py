@@ -16,13 +16,15 @@ from sqlalchemy.dialects import mssql
 from shared.db import alerts as alert_store
 from shared.db.tables import alert_events, alerts, kpis, outbox
 from shared.domain.kpi import AlertPolicy, NoData, Schedule
+from shared.domain.notification import Channel
+from shared.notify.base import Notice
 from shared.services.alert_processor import AlertProcessor
 from shared.services.escalation import EventDispatcher
 from shared.services.execution import ExecutionReport
 from tests.contract.test_executor import READINGS, Pipeline, set_readings, settings_with
 from tests.contract.test_executor import pipeline as executor_pipeline
 from tests.contract.test_executor import source_url as executor_source_url
-from tests.factories import NOW, insert_kpi, make_kpi
+from tests.factories import NOW, insert_contact, insert_kpi, make_kpi
 
 HOURLY = Schedule(frequency_minutes=60)
 # The executor tests' fixtures, under their own names here: a real source database and an executor.
@@ -129,6 +131,40 @@ def test_an_execution_failure_alert_is_not_auto_resolved_while_its_daily_kpi_kee
 def test_the_statement_that_marks_alerts_evaluated_compiles_for_sql_server() -> None:
     compiled = alert_store._MARK_EVALUATED.compile(dialect=mssql.dialect())
     assert str(compiled).startswith("UPDATE alerts SET stale_at=")
+
+
+# ------------------------------------------------------------------------------------------------ cooldown
+
+
+class Mailbox:
+    """The email channel, recording what it is asked to send."""
+
+    channel = Channel.EMAIL
+
+    def __init__(self) -> None:
+        self.sent: list[Notice] = []
+
+    def send(self, notice: Notice, address: str) -> None:
+        self.sent.append(notice)
+
+
+def test_a_retrigger_inside_the_cooldown_is_audited_but_never_delivered(pipeline: Pipeline) -> None:
+    kpi_id = add_kpi(pipeline, schedule=HOURLY, policy=AlertPolicy(cooldown_minutes=120))
+    with pipeline.database.engine.begin() as connection:
+        insert_contact(connection, "Ops", kpi_id=kpi_id, email="ops@example.com")
+    mailbox = Mailbox()
+    settings = settings_with()
+    dispatcher = EventDispatcher(
+        pipeline.database.engine, settings, lambda: {Channel.EMAIL: mailbox}, clock=pipeline.clock
+    )
+    set_readings(pipeline, k=50)
+    for hours in (0, 1):
+        run_slot(pipeline, kpi_id, NOW + timedelta(hours=hours))
+        dispatcher.dispatch_outbox(limit=100)
+    pipeline.clock.now += timedelta(minutes=10)  # past the outbox grace: the processor sweeps what is left
+    AlertProcessor(pipeline.database.engine, settings, dispatcher, clock=pipeline.clock).run()
+    assert [kind for kind, _ in event_rows(pipeline)] == ["opened", "notified", "retriggered"]
+    assert [notice.event_type for notice in mailbox.sent] == ["opened"]
 
 
 # ------------------------------------------------------------------------------------------------ no data
