@@ -18,6 +18,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 from sqlalchemy import insert, text
 
+from devhost.http import Route, Router
 from shared.db import migrate
 from shared.db.status import heartbeat
 from shared.db.tables import kpi_executions
@@ -121,6 +122,26 @@ def test_the_anonymous_answer_counts_stale_kpis_and_the_keyed_one_names_them(
         **details(body)["kpi-execution"],
         "stale": None,
     }
+
+
+def test_the_devhost_serves_health_to_anyone_and_its_details_only_with_the_function_key() -> None:
+    triggers = {
+        name: json.loads(function.get_function_json())["bindings"][0]
+        for name, function in indexed_functions().items()
+    }
+    routes = [  # as the devhost builds them from the app's function.json (devhost/host.py)
+        Route.build(name, trigger["route"], trigger["methods"], trigger["authLevel"])
+        for name, trigger in triggers.items()
+        if trigger["type"] == "httpTrigger"
+    ]
+    router = Router(routes, "api", function_key="k3y")
+    anonymous = router.resolve("GET", "/api/health", {}, {})
+    assert not isinstance(anonymous, int)
+    assert anonymous[0].function == "health"
+    assert router.resolve("GET", "/api/health/details", {}, {}) == 401
+    keyed = router.resolve("GET", "/api/health/details", {}, {"x-functions-key": "k3y"})
+    assert not isinstance(keyed, int)
+    assert keyed[0].function == "health_details"
 
 
 def test_a_new_database_whose_processor_never_ran_is_degraded_but_answers_200(
