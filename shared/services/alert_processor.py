@@ -4,7 +4,9 @@ Steps, each in batches of `Worker__AlertProcessing__BatchSize`, each batch one s
 selected through an index (never a scan of all alerts), each independent of the others' failure:
 1. escalate open, unacknowledged alerts whose `next_escalation_at` has passed to the next level that has
    contacts (an escalated event with an outbox entry); with no higher level, escalation ends;
-2. resolve unresolved KPI alerts not triggered for `AutoResolutionTimeoutMinutes` (a resolved event);
+2. resolve unresolved KPI alerts whose key their KPI has not evaluated for three of its periods and then
+   `AutoResolutionTimeoutMinutes` (`stale_at`; a resolved event): a deactivated KPI, a key that stopped
+   reporting, never a daily KPI's alert between two runs;
 3. deliver outbox entries that `alert_escalation` has not dispatched within `OutboxGraceSeconds` (a lost or
    poisoned message), here and now, through the same dispatcher;
 4. retry deliveries whose retry time has come;
@@ -144,9 +146,9 @@ class AlertProcessor:
 
         def select(connection: Connection, now: datetime) -> list[DueAlert]:
             before = now - timedelta(minutes=minutes)
-            return alerts.stale_alerts(connection, triggered_before=before, limit=self._batch)
+            return alerts.stale_alerts(connection, stale_before=before, limit=self._batch)
 
-        reason = f"no breach for {minutes} min"
+        reason = f"not evaluated for three periods and {minutes} min"
         for connection, due in self._batches(select):
             now = self._clock()
             for alert in due:

@@ -87,13 +87,14 @@ class ExecutionReport:
             "metrics": [
                 {
                     "key": e.key,
-                    "current": e.current,
+                    "current": None if e.no_data else e.current,
                     "baseline": e.baseline,
                     "deviation_percent": e.deviation_percent,
                     "expected": e.expected,
                     "lower": e.lower,
                     "upper": e.upper,
                     "breach": e.breach,
+                    "no_data": e.no_data,
                 }
                 for e in self.evaluations
             ],
@@ -256,12 +257,12 @@ class Executor:
                 return False
             if succeeded:
                 _store_history(connection, kpi, claimed, evaluations, now)
-            report.transitions = self._alerts.after_execution(
+            recorded = self._alerts.after_execution(
                 connection, kpi, claimed, evaluations, failures=failures, succeeded=succeeded, now=now
             )
             slots.release(connection, kpi.source, started.slot_no, claimed.execution_id)
         report.status, report.duration_ms, report.error = result.status.value, duration_ms, result.error
-        report.evaluations = evaluations
+        report.evaluations, report.transitions = recorded.evaluations, recorded.transitions
         report.events = [t.event for t in report.transitions if t.event is not None]
         telemetry.record_execution(kpi=kpi.indicator, outcome=result.status.value, duration_ms=duration_ms)
         for e in evaluations:

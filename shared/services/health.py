@@ -249,6 +249,7 @@ def kpi_execution_check(engine: Engine, settings: Settings, *, now: datetime) ->
         facts,
         degraded_percent=options.failure_ratio_degraded_percent,
         unhealthy_percent=options.failure_ratio_unhealthy_percent,
+        minimum_executions=options.minimum_executions,
     )
 
 

@@ -219,6 +219,13 @@ class HealthChecksSettings(_Section):
         alias="FailureRatioUnhealthyPercent",
         description="Share of failed executions in the last hour at which kpi-execution is Unhealthy.",
     )
+    minimum_executions: int = Field(
+        5,
+        ge=1,
+        le=100000,
+        alias="MinimumExecutions",
+        description="Executions finished in the last hour before their failure ratio can degrade health.",
+    )
     heartbeat_unhealthy_seconds: int = Field(
         300,
         ge=30,
@@ -278,14 +285,16 @@ class AlertProcessingSettings(_Section):
         description="Minutes an open alert waits before escalating to the next contact level.",
     )
     enable_auto_resolution: bool = Field(
-        True, alias="EnableAutoResolution", description="Resolve alerts with no new breach for the timeout."
+        True,
+        alias="EnableAutoResolution",
+        description="Resolve alerts whose KPI stopped evaluating their key, after the timeout.",
     )
     auto_resolution_timeout_minutes: int = Field(
         120,
         ge=1,
         le=43200,
         alias="AutoResolutionTimeoutMinutes",
-        description="Minutes without a breach after which an alert resolves itself.",
+        description="Minutes after three of its KPI's periods without an evaluation that an alert resolves.",
     )
     outbox_grace_seconds: int = Field(
         60,

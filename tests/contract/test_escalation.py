@@ -150,6 +150,10 @@ def seed(service: Service, *, priority: int = 1) -> Setup:
     return Setup(kpi_id=kpi_id, contacts=ids)
 
 
+#: The seeded KPI runs every 5 minutes: its key counts as no longer evaluated three periods after a run.
+STALE_IN = timedelta(minutes=15)
+
+
 def open_alert(
     service: Service, kpi_id: int, *, escalate_in: timedelta | None = timedelta(minutes=60)
 ) -> EventRef:
@@ -165,6 +169,7 @@ def open_alert(
             values=AlertValues(current=52, baseline=104.5, deviation_percent=-50.24),
             now=now,
             next_escalation_at=now + escalate_in if escalate_in else None,
+            stale_at=now + STALE_IN,
         )
         event = alert_store.record_event(
             connection,
@@ -433,16 +438,16 @@ def test_auto_resolution_by_timeout_sends_a_resolved_notice(database: Database) 
     service = build(database, Worker__AlertProcessing__AutoResolutionTimeoutMinutes="120")
     opened = open_alert(service, seed(service).kpi_id, escalate_in=None)
     service.dispatcher.dispatch(opened.event_id)
-    service.clock.now = NOW + timedelta(minutes=119)
+    service.clock.now = NOW + STALE_IN + timedelta(minutes=119)
     assert service.processor.run().auto_resolved == 0
-    service.clock.now = NOW + timedelta(minutes=120)
+    service.clock.now = NOW + STALE_IN + timedelta(minutes=120)
     report = service.processor.run()
     assert report.auto_resolved == 1
     [event] = report.events
     service.dispatcher.dispatch(event.event_id)
     resolved = [n for _, n in service.senders[Channel.EMAIL].sent if n.event_type == "resolved"]
     assert len(resolved) == 2
-    assert "Resolved: no breach for 120 min." in resolved[0].body
+    assert "Resolved: not evaluated for three periods and 120 min." in resolved[0].body
     [(status, by)] = service.rows(select(alerts.c.status, alerts.c.resolved_by))
     assert (status, by) == ("resolved", "system")
 

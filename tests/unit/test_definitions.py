@@ -197,6 +197,12 @@ def test_every_optional_field_is_read() -> None:
         ({"frequency_minutes": 0}, "kpis[0] (Deposits).frequency_minutes: must be > 0"),
         ({"frequency_minutes": 2.5}, "kpis[0] (Deposits).frequency_minutes: must be an integer"),
         ({"frequency_minutes": "5"}, "kpis[0] (Deposits).frequency_minutes: must be an integer"),
+        (
+            {"frequency_minutes": 7},
+            "kpis[0] (Deposits).frequency_minutes: 7 minutes neither divides a day nor is a whole number",
+        ),
+        ({"frequency_minutes": 2000}, "frequency_minutes: 2000 minutes neither divides a day"),
+        ({"frequency_minutes": 100}, "or a `schedule: {cron: ...}`"),
         ({"last_minutes": 0}, "kpis[0] (Deposits).last_minutes: must be > 0"),
         ({"deviation_percent": -1}, "kpis[0] (Deposits).deviation_percent: must be >= 0"),
         ({"deviation_percent": float("nan")}, ".deviation_percent: must be a finite number"),

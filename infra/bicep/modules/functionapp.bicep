@@ -99,6 +99,7 @@ var defaultSettings = {
   Worker__HealthChecks__StaleGraceMinutes: '10'
   Worker__HealthChecks__FailureRatioDegradedPercent: '20'
   Worker__HealthChecks__FailureRatioUnhealthyPercent: '50'
+  Worker__HealthChecks__MinimumExecutions: '5'
   Worker__HealthChecks__HeartbeatUnhealthySeconds: '300'
   Worker__HealthChecks__OutboxDegradedSeconds: '300'
   Worker__HealthChecks__QueueDepthDegraded: '1000'
