@@ -134,7 +134,9 @@ class Backtester:
         )
 
     def _evaluate(self, kpi: Kpi, slot: datetime, history: ReplayedHistory, done: int) -> list[Evaluation]:
-        observations = observe_slot(self._runner, kpi, slot, timeout_s=self._timeout_s, done=done)
+        observations = observe_slot(
+            self._runner, kpi, slot, timeout_s=self._timeout_s, progress=f"{done} slots replayed before it"
+        )
         evaluations = judge(kpi, observations, history.baseline(kpi, slot))
         history.record(slot, evaluations)
         return evaluations

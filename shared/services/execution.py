@@ -214,15 +214,8 @@ class Executor:
                     )
 
     def _run(self, kpi: Kpi, claimed: Claim) -> RunResult:
-        start, end = window(claimed.slot, kpi.last_minutes)
         timeout_s = max(1.0, (claimed.lease_until - self._clock()).total_seconds() - LEASE_MARGIN_S)
-        try:
-            observations = self._runner.run(kpi, window_start=start, window_end=end, timeout_s=timeout_s)
-        except SourceTimeout as error:
-            return RunResult(status=ExecutionStatus.TIMED_OUT, error=str(error))
-        except (SourceQueryError, SourceUnavailable, MonitoringGridError) as error:
-            return RunResult(status=ExecutionStatus.FAILED, error=f"{type(error).__name__}: {error}")
-        return RunResult(status=ExecutionStatus.SUCCEEDED, observations=tuple(observations))
+        return query_source(self._runner, kpi, claimed.slot, timeout_s=timeout_s)
 
     def _record(
         self,
@@ -267,6 +260,18 @@ class Executor:
                 kpi=kpi.indicator, metric_key=e.key, deviation_percent=e.deviation_percent
             )
         return True
+
+
+def query_source(runner: SourceRunner, kpi: Kpi, slot: datetime, *, timeout_s: float) -> RunResult:
+    """Run the KPI's query for the window of `slot`; a timeout or a failure is an outcome, not an error."""
+    start, end = window(slot, kpi.last_minutes)
+    try:
+        observations = runner.run(kpi, window_start=start, window_end=end, timeout_s=timeout_s)
+    except SourceTimeout as error:
+        return RunResult(status=ExecutionStatus.TIMED_OUT, error=str(error))
+    except (SourceQueryError, SourceUnavailable, MonitoringGridError) as error:
+        return RunResult(status=ExecutionStatus.FAILED, error=f"{type(error).__name__}: {error}")
+    return RunResult(status=ExecutionStatus.SUCCEEDED, observations=tuple(observations))
 
 
 def read_baseline(connection: Connection, kpi: Kpi, slot: datetime) -> BaselineData:
