@@ -104,7 +104,7 @@ class Backtester:
     ) -> Backtest:
         """Backtest the KPI named by id or indicator over `[start, end)`."""
         check_range(start, end)
-        with self._engine.connect() as connection:
+        with self._engine.connect().execution_options(postgresql_readonly=True) as connection:
             kpi = load_replayable(connection, reference)
         warm_start = _warm_start(kpi, start, end)
         total = sum(1 for _ in slots_in(kpi.schedule, warm_start, end))
