@@ -101,3 +101,11 @@ class ReplayStopped(PermanentError):
         self.error = error
         self.progress = progress
         super().__init__(f"KPI {indicator} stopped at slot {slot} ({progress}): {error}")
+
+
+class ContactNotFound(PermanentError, LookupError):
+    """No contact has this name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no contact named {name!r}")

@@ -13,7 +13,7 @@ import uuid
 
 from sqlalchemy import Engine
 
-from shared import telemetry
+from shared import logs, telemetry
 from shared.db.engine import create_monitoring_engine
 from shared.domain.notification import Channel
 from shared.notify.base import Sender
@@ -35,9 +35,10 @@ from shared.sources import SourceRunner
 @functools.cache
 def monitoring_engine() -> Engine:
     """The engine of the monitoring database named by `ConnectionStrings__Monitoring`. Every function uses
-    it first, so building it also sets up telemetry export for the process."""
+    it first, so building it also sets up telemetry export and the app's log level for the process."""
     settings = get_settings()
     telemetry.configure(settings)
+    logs.apply_level(settings)
     return create_monitoring_engine(settings.connection_strings.monitoring)
 
 

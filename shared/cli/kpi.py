@@ -12,6 +12,7 @@ from pathlib import Path
 from shared import runtime
 from shared.cli import kpi_replay
 from shared.cli.common import Groups, emit, table, with_json
+from shared.cli.contacts import lifecycle
 from shared.definitions import Format, render_document
 from shared.domain.execution import ExecutionStatus
 from shared.services import definitions
@@ -23,6 +24,11 @@ def register(groups: Groups) -> None:
     kpi = groups.add_parser("kpi", help="KPI definitions").add_subparsers(required=True)
     load = kpi.add_parser("import", help="validate a definitions file (YAML or JSON), then upsert it")
     load.add_argument("file", type=Path)
+    load.add_argument(
+        "--prune", action="store_true", help="also delete the KPIs and contacts the file does not name"
+    )
+    load.add_argument("--yes", action="store_true", help="with --prune: apply (else only list the deletions)")
+    load.add_argument("--by", default="mgrid", help="with --prune: who resolves deleted KPIs' alerts")
     with_json(load, _import)
     dump = kpi.add_parser("export", help="write every contact and KPI as a definitions file")
     dump.add_argument(
@@ -40,9 +46,17 @@ def register(groups: Groups) -> None:
     )
     with_json(run, _run)
     kpi_replay.register(kpi)
+    remove = kpi.add_parser(
+        "delete", help="delete a KPI with its history; its open alerts are resolved (KPI deleted)"
+    )
+    remove.add_argument("kpi", help="the KPI's id or indicator")
+    remove.add_argument("--by", default="mgrid", help="who resolves its open alerts (default: mgrid)")
+    with_json(remove, _delete)
 
 
 def _import(args: argparse.Namespace) -> int:
+    if args.prune:
+        return _prune(args)
     engine, settings = runtime.monitoring_engine(), get_settings()
     summary = definitions.import_file(engine, args.file, settings, now=datetime.now(UTC))
     counts = summary.to_dict()
@@ -51,6 +65,30 @@ def _import(args: argparse.Namespace) -> int:
         for section, outcomes in counts.items()
     )
     emit(args, counts, text)
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    report = lifecycle().prune(args.file, apply=args.yes, by=args.by, now=datetime.now(UTC))
+    doomed = [f"KPI {name}" for name in report.kpis] + [f"contact {name}" for name in report.contacts]
+    listed = ", ".join(doomed) or "nothing"
+    kept = f"; kept the administrator contact {report.kept[0]}" if report.kept else ""
+    text = (
+        f"deleted {listed}{kept}" if report.applied else f"would delete {listed}{kept} (add --yes to apply)"
+    )
+    emit(args, report.to_dict(), text)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    deletion = lifecycle().delete_kpi(args.kpi, by=args.by)
+    removed = deletion.removed
+    text = (
+        f"deleted KPI {deletion.indicator} (id {deletion.kpi_id}): {len(deletion.resolved_alerts)} open "
+        f"alerts resolved, {removed['alerts']} alerts, {removed['historical_data']} history rows and "
+        f"{removed['kpi_executions']} executions removed"
+    )
+    emit(args, deletion.to_dict(), text)
     return 0
 
 

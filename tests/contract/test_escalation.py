@@ -303,14 +303,34 @@ def test_a_permanent_failure_is_not_retried(service: Service) -> None:
     assert service.senders[Channel.WEBHOOK].tries == 1
 
 
-def test_a_channel_that_is_not_configured_fails_naming_the_setting(service: Service) -> None:
+def test_a_channel_that_is_not_configured_is_skipped_naming_the_setting(service: Service) -> None:
     del service.senders[Channel.SMS]
-    service.dispatcher.dispatch(open_alert(service, seed(service).kpi_id).event_id)
+    event = open_alert(service, seed(service).kpi_id)
+    report = service.dispatcher.dispatch(event.event_id)
     [(status, error)] = service.rows(
         select(notifications.c.status, notifications.c.last_error).where(notifications.c.channel == "sms")
     )
-    assert status == "failed"
+    assert status == "skipped"
     assert "Notifications__Acs__ConnectionString" in error
+    counts = [report.count(outcome) for outcome in (Outcome.SKIPPED, Outcome.FAILED, Outcome.SENT)]
+    assert counts == [1, 0, 3]
+    assert "delivery_failed" not in [kind for kind, _ in service.events(event.alert_id)]
+    service.clock.now = NOW + timedelta(days=1)
+    assert service.dispatcher.retry_due(limit=100).event_ids == []  # a skipped delivery is never retried
+
+
+def test_a_retry_whose_alert_was_acknowledged_meanwhile_is_dropped_not_failed(service: Service) -> None:
+    service.senders[Channel.SMS].failures = 3
+    opened = open_alert(service, seed(service).kpi_id)
+    service.dispatcher.dispatch(opened.event_id)
+    AlertActions(service.database.engine, clock=service.clock).acknowledge(opened.alert_id, by="alice")
+    service.clock.now = NOW + timedelta(hours=1)
+
+    report = service.dispatcher.retry_due(limit=100)
+
+    assert (report.count(Outcome.DROPPED), report.count(Outcome.FAILED)) == (1, 0)
+    assert ("Ops", "sms", "dropped", 3) in service.deliveries()
+    assert "delivery_failed" not in [kind for kind, _ in service.events(opened.alert_id)]
 
 
 def test_escalation_walks_the_levels_on_schedule_then_stops(service: Service) -> None:

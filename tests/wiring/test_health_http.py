@@ -74,6 +74,16 @@ def test_a_migrated_database_with_a_running_processor_is_healthy(
             "undispatched_events": 0,
             "oldest_undispatched_age_s": None,
             "failed_deliveries_24h": 0,
+            "skipped_deliveries_24h": 0,
+            "dropped_deliveries_24h": 0,
+            "channels": {
+                "email": "Notifications__Smtp__Host is not set",
+                "sms": "Notifications__Acs__ConnectionString and Notifications__Acs__From are not set "
+                "(Notifications__Sms__Mode is acs)",
+                "teams": "usable",
+                "slack": "usable",
+                "webhook": "usable",
+            },
         },
     }
     assert 5 <= details(body)["alert-processing"]["heartbeat_age_s"] < 60
