@@ -19,12 +19,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select
 
-from shared.db import backfill, history
+from shared.db import backfill
 from shared.db.tables import kpis
 from shared.domain.baseline import judge
 from shared.domain.kpi import Kpi
 from shared.domain.replay import slots_in
-from shared.domain.schedule import window
 from shared.errors import InvalidRange
 from shared.services.backtest import BATCH_SLOTS, Progress, batches
 from shared.services.execution import read_baseline
@@ -86,29 +85,11 @@ class Backfiller:
         with connection.begin():
             baseline = read_baseline(connection, kpi, slot)
         began = time.monotonic()
-        observations = observe_slot(
-            self._runner,
-            kpi,
-            slot,
-            timeout_s=self._timeout_s,
-            progress=f"{stored} slots stored before it; run the backfill again to continue",
-        )
+        progress = f"{stored} slots stored before it; run the backfill again to continue"
+        observations = observe_slot(self._runner, kpi, slot, timeout_s=self._timeout_s, progress=progress)
         evaluations = judge(kpi, observations, baseline)
         duration_ms = int((time.monotonic() - began) * 1000)
         with connection.begin():
-            execution_id = backfill.record_execution(
-                connection,
-                kpi_id=kpi.id,
-                slot=slot,
-                now=now,
-                duration_ms=duration_ms,
-                metric_count=len(evaluations),
-            )
-            history.record(
-                connection,
-                kpi_id=kpi.id,
-                execution_id=execution_id,
-                window=window(slot, kpi.last_minutes),
-                rows=history.rows_of(evaluations),
-                now=now,
+            backfill.record_slot(
+                connection, kpi=kpi, slot=slot, now=now, duration_ms=duration_ms, evaluations=evaluations
             )

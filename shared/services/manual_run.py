@@ -46,11 +46,8 @@ def run_now(
     would skip it (`only_active`: the `ProcessOnlyActiveKpis` setting)."""
     with engine.begin() as connection:
         kpi_id = find_kpi(connection, reference)
-        indicator, active = connection.execute(
-            select(kpis.c.indicator, kpis.c.is_active).where(kpis.c.id == kpi_id)
-        ).one()
-        if only_active and not active:
-            raise KpiInactive(indicator)
+        if only_active:
+            _refuse_inactive(connection, kpi_id)
         execution_id = executions.create_manual(connection, kpi_id, now=now)
     deadline = time.monotonic() + WAIT_FOR_SLOT_S
     report = executor.execute(execution_id, owner=owner)
@@ -111,24 +108,36 @@ def dry_run(
     succeeded = result.status is ExecutionStatus.SUCCEEDED
     evaluations = judge(kpi, result.observations, state.baseline) if succeeded else []
     duration_ms = int((time.monotonic() - began) * 1000)
-    transitions = would_transition(
-        evaluations, streaks=state.streaks, open_alerts=state.open_alerts, policy=kpi.policy, now=now
-    ) + would_transition_failure(
-        FAILURE_KEY,
-        failed=not succeeded,
-        failures=state.failures,
-        alert=state.open_alerts.get(FAILURE_KEY),
-        policy=kpi.policy,
-        now=now,
-    )
     return DryRun(
         kpi=kpi.indicator,
         status=result.status,
         duration_ms=duration_ms,
         error=result.error,
         evaluations=evaluations,
-        transitions=transitions,
+        transitions=_would(state, evaluations, succeeded=succeeded, now=now),
     )
+
+
+def _would(
+    state: _State, evaluations: list[Evaluation], *, succeeded: bool, now: datetime
+) -> list[WouldTransition]:
+    """The breach and failure alert transitions the run would make."""
+    policy = state.kpi.policy
+    breaches = would_transition(
+        evaluations, streaks=state.streaks, open_alerts=state.open_alerts, policy=policy, now=now
+    )
+    failure = state.open_alerts.get(FAILURE_KEY)
+    return breaches + would_transition_failure(
+        FAILURE_KEY, failed=not succeeded, failures=state.failures, alert=failure, policy=policy, now=now
+    )
+
+
+def _refuse_inactive(connection: Connection, kpi_id: int) -> None:
+    indicator, active = connection.execute(
+        select(kpis.c.indicator, kpis.c.is_active).where(kpis.c.id == kpi_id)
+    ).one()
+    if not active:
+        raise KpiInactive(indicator)
 
 
 def _read_state(engine: Engine, reference: str, now: datetime) -> _State:
