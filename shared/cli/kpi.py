@@ -1,4 +1,5 @@
-"""`mgrid kpi ...`: the definitions file, listing, and running a KPI now."""
+"""`mgrid kpi ...`: the definitions file, listing, and running a KPI now (for real or dry); replaying one over
+past slots lives in `kpi_replay`."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared import runtime
+from shared.cli import kpi_replay
 from shared.cli.common import Groups, emit, table, with_json
 from shared.cli.contacts import lifecycle
 from shared.definitions import Format, render_document
+from shared.domain.execution import ExecutionStatus
 from shared.services import definitions
-from shared.services.manual_run import run_now
+from shared.services.manual_run import dry_run, run_now
 from shared.settings import get_settings
 
 
@@ -36,7 +39,13 @@ def register(groups: Groups) -> None:
     with_json(kpi.add_parser("list", help="every KPI with its schedule and next run"), _list)
     run = kpi.add_parser("run", help="run a KPI now, through the executor's path; print the outcome as JSON")
     run.add_argument("kpi", help="the KPI's id or indicator")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing (no execution, history or alert); inactive KPIs too",
+    )
     with_json(run, _run)
+    kpi_replay.register(kpi)
     remove = kpi.add_parser(
         "delete", help="delete a KPI with its history; its open alerts are resolved (KPI deleted)"
     )
@@ -104,12 +113,20 @@ def _list(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """Always prints JSON; `--json` is accepted and changes nothing."""
+    settings = get_settings()
+    if args.dry_run:
+        dry = dry_run(
+            runtime.monitoring_engine(), runtime.source_runner(), settings, args.kpi, now=datetime.now(UTC)
+        )
+        print(json.dumps(dry.to_dict(), default=str))
+        return 0 if dry.status is ExecutionStatus.SUCCEEDED else 1
     report = run_now(
         runtime.monitoring_engine(),
         runtime.executor(),
         args.kpi,
         now=datetime.now(UTC),
         owner=runtime.owner(),
+        only_active=settings.worker.kpi_monitoring.process_only_active_kpis,
     )
     print(json.dumps(report.to_dict(), default=str))
     return 0 if report.status == "succeeded" else 1
