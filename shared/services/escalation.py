@@ -34,13 +34,16 @@ from shared.domain.alert_text import compose, placeholder_values
 from shared.domain.notification import Channel
 from shared.domain.recipients import Member, address_of, select_recipients
 from shared.notify.base import DeliveryError, Notice, Sender
+from shared.services import silencing
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.escalation")
 Clock = Callable[[], datetime]
 ACTOR = "system"
 #: Events that tell about a live alert: pointless once the alert is acknowledged or resolved.
-_LIVE_ONLY = frozenset({AlertEventType.OPENED, AlertEventType.RETRIGGERED, AlertEventType.ESCALATED})
+_LIVE_ONLY = frozenset(
+    {AlertEventType.OPENED, AlertEventType.RETRIGGERED, AlertEventType.ESCALATED, AlertEventType.UNSILENCED}
+)
 _MAX_BACKOFF = timedelta(days=1)
 
 
@@ -174,6 +177,8 @@ class EventDispatcher:
         event_type = context.event.event_type
         if not _still_relevant(context):
             log.info("event %s not sent: its alert is %s", context.event_id, context.alert_status.value)
+            return False
+        if silencing.hold_notice(connection, context, now=now):
             return False
         resolved = event_type is AlertEventType.RESOLVED
         reached = store.notified_channels(connection, context.alert_id) if resolved else {}
