@@ -56,13 +56,16 @@ _MESSAGES = {
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class KnownNames:
-    """The validation context: configured source names (lowercase) and contact names (case-folded)."""
+    """The validation context: configured source names (lowercase), contact names, KPI indicators and owners
+    (case-folded; the file's and the database's)."""
 
     sources: frozenset[str]
     contacts: frozenset[str]
+    indicators: frozenset[str] = frozenset()
+    owners: frozenset[str] = frozenset()
 
 
-def _known(info: ValidationInfo) -> KnownNames:
+def known_names(info: ValidationInfo) -> KnownNames:
     if not isinstance(info.context, KnownNames):
         raise TypeError("validate definitions with context=KnownNames(...)")
     return info.context
@@ -133,7 +136,7 @@ def _procedure(name: str) -> str:
 
 
 def _configured_source(name: str, info: ValidationInfo) -> str:
-    sources = _known(info).sources
+    sources = known_names(info).sources
     if name.lower() not in sources:
         configured = ", ".join(sorted(sources)) or "none"
         raise ValueError(
@@ -143,7 +146,7 @@ def _configured_source(name: str, info: ValidationInfo) -> str:
 
 
 def _defined_contact(name: str, info: ValidationInfo) -> str:
-    if name.casefold() not in _known(info).contacts:
+    if name.casefold() not in known_names(info).contacts:
         raise ValueError(f"unknown contact {name!r}: define it under contacts or create it first")
     return name
 

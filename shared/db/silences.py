@@ -35,19 +35,9 @@ class SilencedAlert:
 
 def insert_silence(connection: Connection, silence: Silence, *, next_end_at: datetime | None) -> Silence:
     """Store a new silence (its `id` is ignored) and return it with its id."""
-    values = _columns(silence)
+    values = silence_columns(silence)
     new_id = inserted_id(connection.execute(insert(silences).values(**values, next_end_at=next_end_at)))
     return stored_silence(connection, new_id)
-
-
-def upsert_named(connection: Connection, silence: Silence, *, next_end_at: datetime | None) -> Silence:
-    """Insert or replace (by `name`) a silence the definitions file owns; its expiry is cleared."""
-    existing = connection.execute(select(silences.c.id).where(silences.c.name == silence.name)).scalar()
-    if existing is None:
-        return insert_silence(connection, silence, next_end_at=next_end_at)
-    values = {**_columns(silence), "expired_at": None, "expired_by": None, "next_end_at": next_end_at}
-    connection.execute(update(silences).where(silences.c.id == existing).values(values))
-    return stored_silence(connection, existing)
 
 
 def get_silence(connection: Connection, silence_id: int) -> Silence | None:
@@ -196,7 +186,7 @@ def _live(now: datetime) -> tuple[Any, ...]:
     )
 
 
-def _columns(silence: Silence) -> dict[str, Any]:
+def silence_columns(silence: Silence) -> dict[str, Any]:
     weekly = silence.weekly
     return {
         "name": silence.name,

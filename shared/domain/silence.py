@@ -126,6 +126,50 @@ class Silence:
         return self.weekly.describe()
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SilenceDefinition:
+    """A recurring silence of the definitions file (`silences:`), identified there by its `name`."""
+
+    name: str
+    kpi: str | None = None
+    owner: str | None = None
+    key_glob: str | None = None
+    weekly: Weekly
+    reason: str
+    created_by: str = "definitions"
+
+    def silence(self, *, now: datetime, silence_id: int = 0) -> Silence:
+        """The stored form, starting `now`."""
+        return Silence(
+            id=silence_id,
+            name=self.name,
+            kpi=self.kpi,
+            owner=self.owner,
+            key_glob=self.key_glob,
+            starts_at=now,
+            weekly=self.weekly,
+            created_by=self.created_by,
+            reason=self.reason,
+            source=SilenceSource.DEFINITIONS,
+            created_at=now,
+        )
+
+    @classmethod
+    def of(cls, silence: Silence) -> SilenceDefinition | None:
+        """The definition of a stored silence the definitions file owns (None for any other)."""
+        if silence.name is None or silence.weekly is None:
+            return None
+        return cls(
+            name=silence.name,
+            kpi=silence.kpi,
+            owner=silence.owner,
+            key_glob=silence.key_glob,
+            weekly=silence.weekly,
+            reason=silence.reason,
+            created_by=silence.created_by,
+        )
+
+
 def covering(
     silences: Iterable[Silence], *, indicator: str | None, owner: str | None, metric_key: str, now: datetime
 ) -> list[Silence]:
@@ -159,7 +203,7 @@ def parse_range(text: str) -> tuple[int, int]:
         raise ValueError(f"{text!r} is not a range HH:MM-HH:MM")
     start, end = (parse_minutes(part) for part in parts)
     if start == end:
-        raise ValueError(f"{text!r} is empty: the start and the end are the same time")
+        raise ValueError(f"{text!r} is empty: the start and the end are the same")
     return start, end
 
 

@@ -114,7 +114,10 @@ def test_every_alert_delivery_statement_compiles_for_sql_server(database: Databa
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-def test_every_silence_statement_compiles_for_sql_server(database: Database) -> None:
+def test_every_silence_statement_compiles_for_sql_server(database: Database, tmp_path: Path) -> None:
+    import json
+
+    from shared.services.definitions import export_document, import_file
     from shared.services.silences import SilenceRequest, SilenceService
     from tests.contract.test_escalation import build, open_alert, seed
 
@@ -141,6 +144,12 @@ def test_every_silence_statement_compiles_for_sql_server(database: Database) -> 
     silences.expire(held.id, by="ops")
     for event_ref in service.processor.run().events:  # the silence's end: one unsilenced notice
         service.dispatcher.dispatch(event_ref.event_id)
+    entry = {"name": "n", "owner": "payments", "weekly": "sun", "between": "01:00-03:00", "timezone": "UTC"}
+    for between in ("01:00-03:00", "01:00-03:00", "02:00-04:00"):  # created, unchanged, updated
+        path = tmp_path / "silences.json"
+        path.write_text(json.dumps({"silences": [{**entry, "between": between, "reason": "r"}]}))
+        import_file(database.engine, path, service.settings, now=service.clock())
+    export_document(database.engine)
 
     compiled = {str(clause.compile(dialect=mssql.dialect())) for clause in captured if not _is_text(clause)}
     touching = [sql for sql in compiled if "silences" in sql]
