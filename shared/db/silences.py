@@ -8,6 +8,7 @@ KPI), so handling an ended silence costs O(its alerts), never a scan of all aler
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,8 +18,8 @@ from sqlalchemy import Connection, RowMapping, and_, insert, or_, select, update
 
 from shared.db.scheduling import skip_locked
 from shared.db.statements import inserted_id
-from shared.db.tables import alerts, kpis, silences
-from shared.domain.alert import AlertStatus
+from shared.db.tables import alert_events, alerts, kpis, silences
+from shared.domain.alert import AlertEventType, AlertStatus
 from shared.domain.silence import Silence, SilenceSource, Weekly, format_days, parse_days
 
 
@@ -177,6 +178,17 @@ def reschedule_escalation(connection: Connection, alert_id: int, *, at: datetime
         .values(next_escalation_at=at)
     )
     return done.rowcount == 1
+
+
+def held_before(connection: Connection, alert_id: int, event_id: int) -> bool:
+    """Whether the alert's timeline already says that this event's notice was held (a redelivery)."""
+    query = select(alert_events.c.details).where(
+        alert_events.c.alert_id == alert_id, alert_events.c.event_type == AlertEventType.SILENCED.value
+    )
+    for (details,) in connection.execute(query):
+        if json.loads(details or "{}").get("event_id") == event_id:
+            return True
+    return False
 
 
 def _live(now: datetime) -> tuple[Any, ...]:

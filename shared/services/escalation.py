@@ -166,11 +166,17 @@ class EventDispatcher:
             if context is None:
                 continue
             report.event_ids.append(event_id)
-            notice = _notice(context) if _still_relevant(context) else None
+            notice = _notice(context) if _still_relevant(context) and not self._held(context) else None
             results = [self._deliver(d, notice, members.get(d.contact_id)) for d in deliveries]
             with self._engine.begin() as connection:
                 self._record(connection, context, results, report, now=self._clock())
         return report
+
+    def _held(self, context: EventContext) -> bool:
+        """Whether a silence holds the event's notices now (its retries are dropped: when the silence ends,
+        the alert's current state is notified once instead)."""
+        with self._engine.connect() as connection:
+            return bool(silencing.covering_event(connection, context, now=self._clock()))
 
     def _plan(self, connection: Any, context: EventContext, now: datetime) -> bool:
         """Create the event's delivery rows; False when the event tells nobody (recorded why)."""
@@ -216,7 +222,7 @@ class EventDispatcher:
             if not store.claim(connection, delivery.id, now=now, until=now + self._lease):
                 return _Result(delivery=delivery, member=member, outcome=Outcome.SKIPPED)
             if notice is None:
-                reason = "not sent: the alert is no longer open"
+                reason = "not sent: the alert is no longer open, or a silence holds it"
                 store.mark_failed(connection, delivery.id, tries=0, error=reason)
                 return _Result(delivery=delivery, member=member, outcome=Outcome.DROPPED, error=reason)
         tries, error = self._send(delivery, notice, member)

@@ -43,15 +43,21 @@ SILENCEABLE = frozenset(
 )
 
 
-def hold_notice(connection: Connection, context: EventContext, *, now: datetime) -> list[Silence]:
-    """If silences cover the event's alert now, audit the held notice and return them (else [])."""
+def covering_event(connection: Connection, context: EventContext, *, now: datetime) -> list[Silence]:
+    """The silences that hold the event's notice now (none for events and alerts never silenced)."""
     facts = context.alert
     if context.event.event_type not in SILENCEABLE or context.kpi_id is None or facts.indicator is None:
         return []
     owners = {facts.owner} if facts.owner else set()
     live = store.live_for(connection, indicators={facts.indicator}, owners=owners, now=now)
-    held = covering(live, indicator=facts.indicator, owner=facts.owner, metric_key=facts.metric_key, now=now)
-    if held:
+    return covering(live, indicator=facts.indicator, owner=facts.owner, metric_key=facts.metric_key, now=now)
+
+
+def hold_notice(connection: Connection, context: EventContext, *, now: datetime) -> list[Silence]:
+    """If silences cover the event's alert now, audit the held notice (once, however often the event is
+    dispatched) and return them (else [])."""
+    held = covering_event(connection, context, now=now)
+    if held and not store.held_before(connection, context.alert_id, context.event_id):
         log.info("event %s of alert %s held by silences %s", context.event_id, context.alert_id, _ids(held))
         alerts.record_event(
             connection,

@@ -162,6 +162,33 @@ def test_a_delivery_failure_notice_to_the_administrator_is_never_silenced(
     assert "silenced" not in events(service)
 
 
+def test_a_redelivered_held_notice_is_audited_once(
+    service: Service, silences_service: SilenceService
+) -> None:
+    setup = seed(service)
+    silences_service.add(request(duration="1h"))
+    first = open_alert(service, setup.kpi_id)
+    for _ in range(3):
+        service.dispatcher.dispatch(first.event_id)
+    assert events(service) == ["opened", "silenced"]
+    assert service.deliveries() == []
+
+
+def test_a_retry_that_comes_due_under_a_silence_is_dropped(
+    service: Service, silences_service: SilenceService
+) -> None:
+    setup = seed(service)
+    service.senders[Channel.SMS].failures = 3  # the first round fails: a retry is left for the processor
+    first = open_alert(service, setup.kpi_id, escalate_in=None)
+    service.dispatcher.dispatch(first.event_id)
+    silences_service.add(request(duration="1d"))
+    service.clock.now += timedelta(minutes=5)
+    process(service)
+
+    assert service.senders[Channel.SMS].addresses() == []
+    assert ("Ops", "sms", "failed", 3) in service.deliveries()
+
+
 # -------------------------------------------------------------------------------------------- definitions
 
 
