@@ -12,9 +12,6 @@ from shared.cli.common import Command, Groups, emit, table, with_json
 from shared.domain.silence import Silence
 from shared.services.silences import InvalidSilence, SilenceRequest, SilenceService, as_json
 
-#: The flag of each request field, for error messages.
-_FLAGS = {"duration": "--for"}
-
 
 def register(groups: Groups) -> None:
     silences = groups.add_parser("silences", help="silences (maintenance windows)").add_subparsers(
@@ -55,8 +52,7 @@ def _guarded(command: Command) -> Command:
         try:
             return command(args)
         except InvalidSilence as error:
-            flag = _FLAGS.get(error.field, f"--{error.field.replace('_', '-')}")
-            print(f"mgrid: {flag}: {error.problem}", file=sys.stderr)
+            print(f"mgrid: --{error.field}: {error.problem}", file=sys.stderr)
             return 2
 
     return run

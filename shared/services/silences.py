@@ -54,8 +54,10 @@ class SilenceNotFound(PermanentError, LookupError):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SilenceRequest:
-    """A silence as asked for: exactly one of `until`, `duration` (`for`) or `weekly` (with `between` and
-    `timezone`); at least one of `kpi` and `owner`."""
+    """A silence as asked for, as text: exactly one of `until`, `duration` or `weekly` (with `between` and
+    `timezone`); at least one of `kpi` and `owner`. Errors name the fields as `mgrid silences add` and the
+    API spell them: `kpi`, `owner`, `key`, `until`, `for` (this `duration`), `weekly`, `between`, `timezone`,
+    `by`, `reason`."""
 
     kpi: str | None = None
     owner: str | None = None
