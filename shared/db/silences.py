@@ -180,6 +180,11 @@ def reschedule_escalation(connection: Connection, alert_id: int, *, at: datetime
     return done.rowcount == 1
 
 
+def mark_notified(connection: Connection, alert_id: int, *, now: datetime) -> None:
+    """The alert's state was just notified (its re-notification cooldown counts from now)."""
+    connection.execute(update(alerts).where(alerts.c.id == alert_id).values(last_notified_at=now))
+
+
 def held_before(connection: Connection, alert_id: int, event_id: int) -> bool:
     """Whether the alert's timeline already says that this event's notice was held (a redelivery)."""
     query = select(alert_events.c.details).where(

@@ -173,6 +173,7 @@ def _notify(
     )
     if event is None:
         raise RuntimeError("an event recorded with dispatch=True has an outbox entry")
+    store.mark_notified(connection, alert.id, now=now)
     return event
 
 
