@@ -65,10 +65,15 @@ class KnownNames:
     owners: frozenset[str] = frozenset()
 
 
-def known_names(info: ValidationInfo) -> KnownNames:
+def _known(info: ValidationInfo) -> KnownNames:
     if not isinstance(info.context, KnownNames):
         raise TypeError("validate definitions with context=KnownNames(...)")
     return info.context
+
+
+def known_names(info: ValidationInfo) -> KnownNames:
+    """The validation context, for validators of sections defined in other modules."""
+    return _known(info)
 
 
 def _fail_with(problems: Sequence[str]) -> None:
@@ -136,7 +141,7 @@ def _procedure(name: str) -> str:
 
 
 def _configured_source(name: str, info: ValidationInfo) -> str:
-    sources = known_names(info).sources
+    sources = _known(info).sources
     if name.lower() not in sources:
         configured = ", ".join(sorted(sources)) or "none"
         raise ValueError(
@@ -146,7 +151,7 @@ def _configured_source(name: str, info: ValidationInfo) -> str:
 
 
 def _defined_contact(name: str, info: ValidationInfo) -> str:
-    if name.casefold() not in known_names(info).contacts:
+    if name.casefold() not in _known(info).contacts:
         raise ValueError(f"unknown contact {name!r}: define it under contacts or create it first")
     return name
 

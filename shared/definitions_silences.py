@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator, StringConstraints, ValidationInfo
 
-from shared.definitions_models import Entry, TimeZone, _text, _trimmed, known_names
+from shared.definitions_models import Entry, TimeZone, known_names
 from shared.domain.silence import (
     SilenceDefinition,
     Weekly,
@@ -30,6 +30,16 @@ from shared.domain.silence import (
     parse_days,
     parse_range,
 )
+
+
+def _text(max_length: int) -> StringConstraints:
+    return StringConstraints(min_length=1, max_length=max_length)
+
+
+def _trimmed(text: str) -> str:
+    if text != text.strip():
+        raise ValueError("must not start or end with whitespace")
+    return text
 
 
 def _defined_indicator(name: str, info: ValidationInfo) -> str:
