@@ -144,6 +144,17 @@ def open_alerts_of(
     return [SilencedAlert(**row) for row in connection.execute(query).mappings()]
 
 
+def alert_labels(connection: Connection, alert_id: int) -> tuple[str, str, str] | None:
+    """(indicator, owner, metric key) of a KPI's alert; None for a system alert or an unknown id."""
+    query = (
+        select(kpis.c.indicator, kpis.c.owner, alerts.c.metric_key)
+        .select_from(alerts.join(kpis, kpis.c.id == alerts.c.kpi_id))
+        .where(alerts.c.id == alert_id)
+    )
+    row = connection.execute(query).first()
+    return (row.indicator, row.owner, row.metric_key) if row is not None else None
+
+
 def kpi_labels(connection: Connection, kpi_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     """(indicator, owner) of each KPI."""
     ids = sorted(set(kpi_ids))

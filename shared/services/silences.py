@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Engine
 
 from shared.db import silences as store
-from shared.db.tables import alerts, kpis
 from shared.domain.silence import (
     Silence,
     SilenceSource,
@@ -116,19 +115,15 @@ class SilenceService:
             return store.stored_silence(connection, silence_id)
 
     def covering_alert(self, alert_id: int) -> list[Silence]:
-        """The silences that cover the alert now (none for a system alert)."""
+        """The silences that cover the alert now (none for a system alert or an unknown id)."""
         now = self._clock()
         with self._engine.connect() as connection:
-            row = connection.execute(
-                alerts.join(kpis, kpis.c.id == alerts.c.kpi_id)
-                .select()
-                .with_only_columns(kpis.c.indicator, kpis.c.owner, alerts.c.metric_key)
-                .where(alerts.c.id == alert_id)
-            ).first()
-            if row is None:
+            labels = store.alert_labels(connection, alert_id)
+            if labels is None:
                 return []
-            live = store.live_for(connection, indicators={row.indicator}, owners={row.owner}, now=now)
-        return covering(live, indicator=row.indicator, owner=row.owner, metric_key=row.metric_key, now=now)
+            indicator, owner, key = labels
+            live = store.live_for(connection, indicators={indicator}, owners={owner}, now=now)
+        return covering(live, indicator=indicator, owner=owner, metric_key=key, now=now)
 
 
 def build(request: SilenceRequest, *, now: datetime) -> Silence:
