@@ -86,22 +86,31 @@ def hold_escalations(
     live = store.live_for(connection, indicators=indicators, owners=owners, now=now)
     held: set[int] = set()
     for alert in due:
-        if alert.kpi_id not in labels:
-            continue
-        indicator, owner = labels[alert.kpi_id]
-        found = covering(live, indicator=indicator, owner=owner, metric_key=alert.metric_key, now=now)
-        ends = [end for end in (silence.next_end(now) for silence in found) if end is not None]
-        if found and ends and store.reschedule_escalation(connection, alert.id, at=max(ends) + timeout):
-            held.add(alert.id)
-            alerts.record_event(
-                connection,
-                alert_id=alert.id,
-                event_type=AlertEventType.SILENCED,
-                actor=ACTOR,
-                now=now,
-                details={"held": "escalation", "silences": _ids(found), "until": max(ends) + timeout},
-            )
+        if alert.kpi_id in labels:
+            indicator, owner = labels[alert.kpi_id]
+            found = covering(live, indicator=indicator, owner=owner, metric_key=alert.metric_key, now=now)
+            if found and _hold(connection, alert.id, found, now=now, timeout=timeout):
+                held.add(alert.id)
     return held
+
+
+def _hold(
+    connection: Connection, alert_id: int, found: list[Silence], *, now: datetime, timeout: timedelta
+) -> bool:
+    """Move the alert's escalation to the end of the silences plus the timeout, and say so in its timeline."""
+    ends = [end for end in (silence.next_end(now) for silence in found) if end is not None]
+    until = max(ends) + timeout if ends else None
+    if until is None or not store.reschedule_escalation(connection, alert_id, at=until):
+        return False
+    alerts.record_event(
+        connection,
+        alert_id=alert_id,
+        event_type=AlertEventType.SILENCED,
+        actor=ACTOR,
+        now=now,
+        details={"held": "escalation", "silences": _ids(found), "until": until},
+    )
+    return True
 
 
 @dataclass(kw_only=True, slots=True)
