@@ -8,6 +8,7 @@ tests/integration/test_silences.py."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from shared.db.tables import alert_events, silences
 from shared.domain.notification import Channel
 from shared.services.alert_actions import AlertActions
+from shared.services.alert_processor import AlertProcessor
 from shared.services.definitions import export_document, import_file
 from shared.services.silences import InvalidSilence, SilenceNotFound, SilenceRequest, SilenceService
 from shared.settings import Settings
@@ -132,6 +134,31 @@ def test_a_weekly_silence_notifies_its_open_alert_at_the_end_of_every_occurrence
         process(service)  # a second pass (or a second processor) handles nothing twice
     assert events(service).count("unsilenced") == 2
     assert sent_to(service).count("ops@example.com") == 2
+
+
+def test_two_processors_at_once_handle_a_silences_end_once(
+    service: Service, silences_service: SilenceService
+) -> None:
+    setup = seed(service)
+    silences_service.add(request(duration="1h"))
+    open_alert(service, setup.kpi_id, escalate_in=None)
+    service.clock.now = NOW + timedelta(minutes=61)
+    other = build(service.database)
+    other.clock.now = service.clock.now
+    barrier = threading.Barrier(2)
+    counts: list[int] = []
+
+    def run(processor: AlertProcessor) -> None:
+        barrier.wait()
+        counts.append(processor.run().unsilenced)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in (service.processor, other.processor)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(counts) == [0, 1]
+    assert events(service).count("unsilenced") == 1
 
 
 def test_an_ended_silence_leaves_alerts_acknowledged_or_opened_after_its_end_alone(
