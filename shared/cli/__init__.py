@@ -17,13 +17,13 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared import local_settings, logs, runtime
-from shared.cli import alerts, contacts, kpi, notify, operations
+from shared.cli import alerts, contacts, kpi, notify, operations, silences
 from shared.cli.common import Command
 from shared.errors import DefinitionsError, MonitoringGridError, SettingsError
 from shared.settings import get_settings
 
 #: The command groups, in the order `mgrid --help` lists them.
-GROUPS = (operations, kpi, alerts, contacts, notify)
+GROUPS = (operations, kpi, alerts, contacts, notify, silences)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

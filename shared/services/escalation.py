@@ -37,13 +37,16 @@ from shared.domain.notification import Channel, DeliveryStatus
 from shared.domain.recipients import Member, address_of, select_recipients
 from shared.notify import unusable_reason
 from shared.notify.base import DeliveryError, Notice, Sender
+from shared.services import silencing
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.escalation")
 Clock = Callable[[], datetime]
 ACTOR = "system"
 #: Events that tell about a live alert: pointless once the alert is acknowledged or resolved.
-_LIVE_ONLY = frozenset({AlertEventType.OPENED, AlertEventType.RETRIGGERED, AlertEventType.ESCALATED})
+_LIVE_ONLY = frozenset(
+    {AlertEventType.OPENED, AlertEventType.RETRIGGERED, AlertEventType.ESCALATED, AlertEventType.UNSILENCED}
+)
 _MAX_BACKOFF = timedelta(days=1)
 
 
@@ -167,17 +170,25 @@ class EventDispatcher:
             if context is None:
                 continue
             report.event_ids.append(event_id)
-            notice = _notice(context) if _still_relevant(context) else None
+            notice = _notice(context) if _still_relevant(context) and not self._held(context) else None
             results = [self._deliver(d, notice, members.get(d.contact_id)) for d in deliveries]
             with self._engine.begin() as connection:
                 self._record(connection, context, results, report, now=self._clock())
         return report
+
+    def _held(self, context: EventContext) -> bool:
+        """Whether a silence holds the event's notices now (its retries are dropped: when the silence ends,
+        the alert's current state is notified once instead)."""
+        with self._engine.connect() as connection:
+            return bool(silencing.covering_event(connection, context, now=self._clock()))
 
     def _plan(self, connection: Any, context: EventContext, now: datetime) -> bool:
         """Create the event's delivery rows; False when the event tells nobody (recorded why)."""
         event_type = context.event.event_type
         if not _still_relevant(context):
             log.info("event %s not sent: its alert is %s", context.event_id, context.alert_status.value)
+            return False
+        if silencing.hold_notice(connection, context, now=now):
             return False
         resolved = event_type is AlertEventType.RESOLVED
         reached = store.notified_channels(connection, context.alert_id) if resolved else {}
@@ -215,7 +226,7 @@ class EventDispatcher:
             if not store.claim(connection, delivery.id, now=now, until=now + self._lease):
                 return _Result(delivery=delivery, member=member, outcome=Outcome.HELD)
             if notice is None:
-                reason = "not sent: the alert is no longer open"
+                reason = "not sent: the alert is no longer open, or a silence holds it"
                 store.mark_unsent(connection, delivery.id, status=DeliveryStatus.DROPPED, reason=reason)
                 return _Result(delivery=delivery, member=member, outcome=Outcome.DROPPED, error=reason)
             if delivery.channel not in self._senders():
