@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from shared.db import contacts as contact_store
 from shared.db import removal
+from shared.db import silences as silence_store
 from shared.definitions import Definitions, parse_definitions, read_document
 from shared.errors import ContactNotFound, PermanentError
 from shared.services.alert_actions import AlertActions
@@ -76,6 +77,8 @@ class PruneReport:
 
     kpis: tuple[str, ...]
     contacts: tuple[str, ...]
+    #: recurring silences the file owned once and no longer names: expired, not deleted (their audit stays)
+    silences: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()
     applied: bool = False
     imported: Mapping[str, Any] | None = None
@@ -87,6 +90,7 @@ class PruneReport:
             "applied": self.applied,
             "import": None if self.imported is None else dict(self.imported),
             "delete": {"kpis": list(self.kpis), "contacts": list(self.contacts)},
+            "expire": {"silences": list(self.silences)},
             "kept": {"contacts": list(self.kept)},
             "deleted": list(self.deletions),
         }
@@ -149,9 +153,11 @@ class Lifecycle:
         imported = import_file(self._engine, path, self._settings, now=now).to_dict()
         deletions = [self._delete_kpi(kpi_id, name, by=by).to_dict() for kpi_id, name in plan.kpi_ids]
         deletions += [self.delete_contact(name).to_dict() for name in plan.contacts]
+        self._expire_silences(plan.silences, by=by, now=now)
         return PruneReport(
             kpis=plan.kpis,
             contacts=plan.contacts,
+            silences=plan.silences,
             kept=plan.kept,
             applied=True,
             imported=imported,
@@ -171,11 +177,28 @@ class Lifecycle:
             unnamed = removal.contacts_not_named(
                 connection, {contact.name for contact in definitions.contacts}
             )
+            named = {silence.name.casefold() for silence in definitions.silences}
+            silences = tuple(
+                s.name
+                for s in silence_store.named_silences(connection)
+                if s.name is not None and s.expired_at is None and s.name.casefold() not in named
+            )
         kept = tuple(name for name in unnamed if self._is_admin(name))
         contacts = tuple(name for name in unnamed if not self._is_admin(name))
         return PruneReport(
-            kpis=tuple(name for _, name in kpis), contacts=contacts, kept=kept, kpi_ids=tuple(kpis)
+            kpis=tuple(name for _, name in kpis),
+            contacts=contacts,
+            silences=silences,
+            kept=kept,
+            kpi_ids=tuple(kpis),
         )
+
+    def _expire_silences(self, names: tuple[str, ...], *, by: str, now: datetime) -> None:
+        wanted = {name.casefold() for name in names}
+        with self._engine.begin() as connection:
+            for silence in silence_store.named_silences(connection):
+                if silence.name is not None and silence.name.casefold() in wanted:
+                    silence_store.expire(connection, silence.id, by=by, now=now, active=silence.active(now))
 
     def _is_admin(self, name: str) -> bool:
         admin = self._settings.notifications.admin_contact

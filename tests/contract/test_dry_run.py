@@ -57,6 +57,7 @@ def test_a_dry_run_of_an_inactive_kpi_tells_what_it_would_open_and_writes_nothin
             "lower": None,
             "upper": None,
             "breach": True,
+            "no_data": False,
         }
     ]
     assert outcome["alerts"] == [{"id": None, "transition": "opened"}]

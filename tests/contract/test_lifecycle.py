@@ -28,6 +28,7 @@ from shared.db.tables import (
     kpis,
     notifications,
     outbox,
+    silences,
 )
 from shared.domain.notification import Channel
 from shared.errors import ContactNotFound, DefinitionsError, KpiNotFound
@@ -190,6 +191,7 @@ def test_prune_without_apply_lists_what_it_would_delete_and_changes_nothing(
         "applied": False,
         "import": None,
         "delete": {"kpis": ["Deposits"], "contacts": ["Ops"]},
+        "expire": {"silences": []},
         "kept": {"contacts": ["Admin"]},
         "deleted": [],
     }
@@ -205,6 +207,7 @@ def test_prune_with_apply_makes_the_database_match_the_file(world: World, tmp_pa
     assert report.imported == {
         "contacts": {"created": 1, "updated": 0, "unchanged": 0},
         "kpis": {"created": 0, "updated": 1, "unchanged": 0},
+        "silences": {"created": 0, "updated": 0, "unchanged": 0},
     }
     assert [
         deleted.get("kpi", {}).get("indicator") or deleted["contact"] for deleted in report.deletions
@@ -242,3 +245,23 @@ def test_every_lifecycle_statement_compiles_for_sql_server(world: World, tmp_pat
 
     compiled = {str(clause.compile(dialect=mssql.dialect())) for clause in captured}
     assert any(sql.startswith("DELETE FROM historical_data") for sql in compiled)
+
+
+def test_prune_expires_the_recurring_silences_the_file_no_longer_names(world: World, tmp_path: Path) -> None:
+    window = (
+        "silences:\n  - {name: %s, kpi: Payouts, weekly: sat, between: 22:00-02:00, "
+        "timezone: Europe/London, reason: batch load}\n"
+    )
+    (tmp_path / "kpis.yaml").write_text(
+        FILE + window % "night" + window.split("\n", 1)[1] % "weekend", "utf-8"
+    )
+    world.lifecycle.prune(tmp_path / "kpis.yaml", apply=True, by="alice", now=NOW)
+    (tmp_path / "kpis.yaml").write_text(FILE + window % "night", "utf-8")
+
+    plan = world.lifecycle.prune(tmp_path / "kpis.yaml", apply=False, by="alice", now=NOW)
+    assert plan.to_dict()["expire"] == {"silences": ["weekend"]}
+    world.lifecycle.prune(tmp_path / "kpis.yaml", apply=True, by="alice", now=NOW)
+
+    with world.service.database.engine.connect() as connection:
+        rows = connection.execute(select(silences.c.name, silences.c.expired_by).order_by(silences.c.name))
+        assert [tuple(row) for row in rows] == [("night", None), ("weekend", "alice")]

@@ -213,7 +213,7 @@ def test_a_retry_that_comes_due_under_a_silence_is_dropped(
     process(service)
 
     assert service.senders[Channel.SMS].addresses() == []
-    assert ("Ops", "sms", "failed", 3) in service.deliveries()
+    assert ("Ops", "sms", "dropped", 3) in service.deliveries()
 
 
 # -------------------------------------------------------------------------------------------- definitions
