@@ -33,6 +33,26 @@ def test_local_settings_fill_only_what_the_environment_does_not_set(tmp_path: Pa
     assert environ == {"A": "env", "B": "file", "C": "true"}
 
 
+def test_an_old_schedule_name_fills_the_flat_name_the_trigger_binds(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    values = {"KpiSchedulerSchedule": "0 * * * * *", "Worker__HealthChecks__Schedule": "0 */10 * * * *"}
+    path.write_text(json.dumps({"Values": values}), encoding="utf-8")
+    # The environment's old name wins over the file's flat default; the file's old name fills its flat name.
+    environ = {"Worker__KpiMonitoring__Schedule": "*/10 * * * * *"}
+    load_settings_file(path, environ)
+    assert resolve("%KpiSchedulerSchedule%", environ) == "*/10 * * * * *"
+    assert resolve("%HealthCheckSchedule%", environ) == "0 */10 * * * *"
+
+
+def test_a_flat_schedule_name_in_the_environment_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    values = {"Worker__KpiMonitoring__Schedule": "0 * * * * *"}
+    path.write_text(json.dumps({"Values": values}), encoding="utf-8")
+    environ = {"KpiSchedulerSchedule": "*/10 * * * * *"}
+    load_settings_file(path, environ)
+    assert environ["KpiSchedulerSchedule"] == "*/10 * * * * *"
+
+
 def test_without_a_file_the_example_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     environ: dict[str, str] = {}
