@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from shared.db.engine import uses_token_authentication
 from shared.settings import catalog
 from shared.settings.schedules import FLAT_BY_OLD_NAME, SCHEDULE_SETTINGS
+from shared.telemetry_auth import authentication_parts
 from tests.infra.templates import (
     BICEP,
     ROOT,
@@ -42,6 +43,7 @@ AZURE_VALUES = {
     "AzureWebJobsStorage__tableServiceUri": "storageTableEndpoint",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "applicationInsightsConnectionString",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "ClientId=${identityClientId};Authorization=AAD",
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "false",
 }
 SECRETS = {
     "Notifications__Smtp__Password": "smtpPassword",
@@ -179,3 +181,16 @@ def test_the_timers_bind_flat_setting_names_that_azure_and_local_runs_set() -> N
 def test_no_deployment_file_sets_a_schedule_under_its_old_name() -> None:
     named = _named_settings()
     assert not set(FLAT_BY_OLD_NAME) & set(named)
+
+
+def test_telemetry_takes_one_path_with_entra_id_ingestion() -> None:
+    named = _named_settings()
+    # The host ingests with the identity; the app's exporter gets its credential from the same setting.
+    parts = authentication_parts(named["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"])
+    assert parts == {"clientid": "${identityClientId}", "authorization": "AAD"}
+    # The worker does not set up a second exporter, and the host stays in its classic telemetry mode, in which
+    # it does not export the worker's OpenTelemetry (shared/telemetry.py exports the app's own).
+    assert named["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "false"
+    assert "PYTHON_ENABLE_OPENTELEMETRY" not in named
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    assert "telemetryMode" not in host

@@ -151,8 +151,12 @@ var azureSettings = {
   AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
   AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
-  // The host and the Azure Monitor exporter in the app both read this and ingest with the identity.
+  // The host reads this and ingests with the identity (local auth is disabled on the component); the app's
+  // exporter is given the same identity's credential by shared/telemetry.py.
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // One path per record: the app exports its own `mgrid` logs, metrics and custom events; the worker must
+  // not set up a second exporter (README: Deployment hardening, Application Insights).
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'false'
   // Secrets are references the platform resolves with keyVaultReferenceIdentity; the values stay in the vault.
   Notifications__Smtp__Password: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.smtpPassword})'
   Notifications__Acs__ConnectionString: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.acsConnectionString})'
