@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from devhost.settings import HostConfig, MissingSettingError, load_settings_file, resolve
+from devhost.settings import (
+    HostConfig,
+    MissingSettingError,
+    hierarchical_references,
+    load_settings_file,
+    resolve,
+)
 
 
 def test_a_reference_resolves_from_the_environment_with_colons_read_as_double_underscores() -> None:
@@ -17,6 +23,13 @@ def test_a_reference_resolves_from_the_environment_with_colons_read_as_double_un
     assert resolve("%Queue%-poison", environ) == "jobs-poison"
     assert resolve("plain-name", environ) == "plain-name"
     assert resolve("%queue%", environ) == "jobs"  # app settings are case-insensitive
+
+
+def test_hierarchical_references_are_found_for_a_warning() -> None:
+    assert hierarchical_references("%Worker:KpiMonitoring:Schedule%") == ["Worker:KpiMonitoring:Schedule"]
+    assert hierarchical_references("%Worker__HealthChecks__Schedule%") == ["Worker__HealthChecks__Schedule"]
+    assert hierarchical_references("%KpiSchedulerSchedule%") == []
+    assert hierarchical_references("0 * * * * *") == []
 
 
 def test_a_missing_setting_is_an_error_naming_it() -> None:
