@@ -459,6 +459,16 @@ class NotificationsSettings(_Section):
         alias="AdminContact",
         description="Name of the contact told about lost alert events and the service's own health alerts.",
     )
+    allow_http_loopback: bool = Field(
+        False,
+        alias="AllowHttpLoopback",
+        description="Allow Teams, Slack and webhook targets on loopback, over plain http too (local runs).",
+    )
+    allow_private_targets: bool = Field(
+        False,
+        alias="AllowPrivateTargets",
+        description="Allow webhook targets resolving to private or link-local addresses (never metadata).",
+    )
     http_timeout_seconds: int = Field(
         10, ge=1, le=120, alias="HttpTimeoutSeconds", description="Bound on one Teams, Slack or webhook call."
     )
