@@ -57,6 +57,28 @@ def _check_interval(section: str, interval_s: int, schedule: str) -> None:
         )
 
 
+KEY_VAULT_PREFIX = "@microsoft.keyvault("
+
+
+def _resolved(value: object) -> object:
+    """Refuse a value still holding a Key Vault reference: the platform leaves `@Microsoft.KeyVault(...)` in
+    place when it cannot resolve it, and that text must never be used as a password or connection string."""
+    if is_key_vault_reference(value):
+        raise ValueError(_UNRESOLVED)
+    return value
+
+
+_UNRESOLVED = (
+    "is an unresolved Key Vault reference (treated as missing): check that the secret exists and that the "
+    "app's identity may read it"
+)
+
+
+def is_key_vault_reference(value: object) -> bool:
+    """Whether `value` is the literal text of a Key Vault reference (`@Microsoft.KeyVault(...)`)."""
+    return isinstance(value, str) and value.strip().lower().startswith(KEY_VAULT_PREFIX)
+
+
 def _empty_is_none(value: object) -> object:
     """App settings and local.settings.json cannot hold null: an empty value means "not set"."""
     return None if isinstance(value, str) and not value.strip() else value
@@ -64,6 +86,8 @@ def _empty_is_none(value: object) -> object:
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    _no_key_vault_reference = field_validator("*", mode="before")(_resolved)
 
 
 class KpiMonitoringSettings(_Section):
@@ -517,6 +541,10 @@ class ConnectionStringsSettings(_Section):
     @field_validator("sources")
     @classmethod
     def _lower_names(cls, sources: dict[str, str]) -> dict[str, str]:
+        unresolved = sorted(name for name, url in sources.items() if is_key_vault_reference(url))
+        if unresolved:
+            names = " and ".join(f"ConnectionStrings__Sources__{name}" for name in unresolved)
+            raise ValueError(f"{names} {_UNRESOLVED}")
         return {name.lower(): url for name, url in sources.items()}
 
 
@@ -532,6 +560,8 @@ class Settings(BaseSettings):
         default_factory=ConnectionStringsSettings, alias="ConnectionStrings"
     )
     notifications: NotificationsSettings = Field(default_factory=NotificationsSettings, alias="Notifications")
+
+    _no_key_vault_reference = field_validator("*", mode="before")(_resolved)
     applicationinsights_connection_string: str | None = Field(
         None,
         alias="APPLICATIONINSIGHTS_CONNECTION_STRING",
