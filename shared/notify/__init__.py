@@ -126,18 +126,25 @@ def not_configured_reason(channel: Channel, settings: Settings) -> str:
     an empty string when it is configured."""
     notifications = settings.notifications
     missing = _missing_settings(channel, settings)
+    unresolved = [name for name in missing if name in settings.unresolved_references]
+    unset = [name for name in missing if name not in unresolved]
     if not missing:
         return ""
-    verb = "is" if len(missing) == 1 else "are"
     mode = f" (Notifications__Sms__Mode is {notifications.sms.mode})" if channel is Channel.SMS else ""
-    return f"{' and '.join(missing)} {verb} not set{mode}"
+    reasons = [f"{' and '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set"] if unset else []
+    reasons += [f"{name} is an unresolved Key Vault reference" for name in unresolved]
+    return "; ".join(reasons) + mode
 
 
 def _missing_settings(channel: Channel, settings: Settings) -> list[str]:
     notifications = settings.notifications
+    unresolved = settings.unresolved_references
     smtp_host = [] if notifications.smtp.host else ["Notifications__Smtp__Host"]
+    smtp_host += [name for name in unresolved if name == "Notifications__Smtp__Password"]
     if channel is Channel.EMAIL:
         return smtp_host
+    if channel is Channel.WEBHOOK:  # never send unsigned what was meant to be signed
+        return [name for name in unresolved if name == "Notifications__WebhookSecret"]
     if channel is not Channel.SMS:
         return []
     if notifications.sms.mode == "gateway":

@@ -79,6 +79,44 @@ def is_key_vault_reference(value: object) -> bool:
     return isinstance(value, str) and value.strip().lower().startswith(KEY_VAULT_PREFIX)
 
 
+#: Optional secrets the deployment always sets as Key Vault references, whether or not their channel is used:
+#: an unresolved one is treated as unset (its channel is not configured) and listed in
+#: `Settings.unresolved_references`. An unresolved reference in any other setting is an invalid setting.
+OPTIONAL_SECRETS = (
+    ("Notifications", "Smtp", "Password"),
+    ("Notifications", "Acs", "ConnectionString"),
+    ("Notifications", "WebhookSecret"),
+    ("APPLICATIONINSIGHTS_CONNECTION_STRING",),
+)
+
+
+def _drop_unresolved(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (the raw settings) with each unresolved optional secret removed, and their names listed under
+    `unresolved_references`."""
+    found: list[str] = []
+    for path in OPTIONAL_SECRETS:
+        if _pop_reference(data, path):
+            found.append("__".join(path))
+    return {**data, "unresolved_references": tuple(found)} if found else data
+
+
+def _pop_reference(data: dict[str, Any], path: tuple[str, ...]) -> bool:
+    """Replace `path` (matched ignoring case) by None where it holds a Key Vault reference; whether it did."""
+    key = next((key for key in data if isinstance(key, str) and key.lower() == path[0].lower()), None)
+    if key is None:
+        return False
+    value = data[key]
+    if len(path) == 1:
+        if is_key_vault_reference(value):
+            data[key] = None
+            return True
+        return False
+    if isinstance(value, dict):
+        data[key] = dict(value)
+        return _pop_reference(data[key], path[1:])
+    return False
+
+
 def _empty_is_none(value: object) -> object:
     """App settings and local.settings.json cannot hold null: an empty value means "not set"."""
     return None if isinstance(value, str) and not value.strip() else value
@@ -560,8 +598,6 @@ class Settings(BaseSettings):
         default_factory=ConnectionStringsSettings, alias="ConnectionStrings"
     )
     notifications: NotificationsSettings = Field(default_factory=NotificationsSettings, alias="Notifications")
-
-    _no_key_vault_reference = field_validator("*", mode="before")(_resolved)
     applicationinsights_connection_string: str | None = Field(
         None,
         alias="APPLICATIONINSIGHTS_CONNECTION_STRING",
@@ -589,6 +625,15 @@ class Settings(BaseSettings):
         alias="AZURE_CLIENT_ID",
         description="Client id of the user-assigned managed identity used for Azure SQL tokens.",
     )
+    #: Not an app setting: the optional secrets whose Key Vault reference did not resolve (treated as unset).
+    unresolved_references: tuple[str, ...] = Field((), exclude=True, json_schema_extra={"internal": True})
+
+    _no_key_vault_reference = field_validator("*", mode="before")(_resolved)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _optional_secrets_unresolved(cls, data: Any) -> Any:
+        return _drop_unresolved(dict(data)) if isinstance(data, dict) else data
 
     @field_validator(
         "applicationinsights_connection_string",

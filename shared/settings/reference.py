@@ -42,6 +42,8 @@ def catalog() -> Iterator[SettingSpec]:
 
 def _walk(model: type[BaseModel], prefix: str) -> Iterator[SettingSpec]:
     for info in model.model_fields.values():
+        if _internal(info):
+            continue
         name = f"{prefix}{info.alias}"
         submodel = _submodel(info)
         if submodel is not None:
@@ -56,6 +58,11 @@ def _walk(model: type[BaseModel], prefix: str) -> Iterator[SettingSpec]:
             description=info.description or "",
             secret=bool(extra.get("secret")),
         )
+
+
+def _internal(info: FieldInfo) -> bool:
+    """A field the model computes, not an app setting."""
+    return isinstance(info.json_schema_extra, dict) and bool(info.json_schema_extra.get("internal"))
 
 
 def _allowed(info: FieldInfo) -> str:
@@ -123,6 +130,8 @@ def effective_values(settings: Settings) -> dict[str, Any]:
 
 def _values(model: BaseModel, prefix: str) -> Iterator[tuple[str, Any]]:
     for field_name, info in type(model).model_fields.items():
+        if _internal(info):
+            continue
         name = f"{prefix}{info.alias}"
         value = getattr(model, field_name)
         if isinstance(value, BaseModel):
