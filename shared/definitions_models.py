@@ -300,7 +300,7 @@ class KpiModel(Entry):
 
 def describe_error(detail: ErrorDetails) -> list[str]:
     """`.field.path: message` lines for one pydantic error (a validator may report several lines)."""
-    location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in detail["loc"])
+    location = "".join(_location_part(part) for part in detail["loc"])
     context = detail.get("ctx", {})
     if detail["type"] == "value_error":
         message = str(context["error"])
@@ -309,6 +309,13 @@ def describe_error(detail: ErrorDetails) -> list[str]:
     else:
         message = detail["msg"][:1].lower() + detail["msg"][1:]
     return [f"{location}: {line}" for line in message.split("\n")]
+
+
+def _location_part(part: int | str) -> str:
+    """`[2]` for an index, `.name` for a field, `['odd key']` for a key that is no identifier."""
+    if isinstance(part, int):
+        return f"[{part}]"
+    return f".{part}" if part.isidentifier() else f"[{part!r}]"
 
 
 def _number(value: object) -> object:
