@@ -48,7 +48,7 @@ format: deps
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # Benchmarks of the KPI pipeline (not run by the tests); they write benchmarks/RESULTS.md. query-exporter, the
 # point of comparison, lives in its own virtualenv, never in requirements*.txt; when it cannot be installed

@@ -437,7 +437,10 @@ class SmtpSettings(_Section):
     port: int = Field(587, ge=1, le=65535, alias="Port", description="SMTP port (587 STARTTLS, 465 TLS).")
     username: str | None = Field(None, alias="Username", description="SMTP user; no login while unset.")
     password: str | None = Field(
-        None, alias="Password", description="SMTP password.", json_schema_extra={"secret": True}
+        None,
+        alias="Password",
+        description="SMTP password.",
+        json_schema_extra={"secret": True, "mask": "whole"},
     )
     from_address: str = Field(
         "monitoringgrid@localhost", alias="From", description="Sender address of alert email."
@@ -514,7 +517,7 @@ class NotificationsSettings(_Section):
         None,
         alias="WebhookSecret",
         description="HMAC-SHA256 key signing generic webhook bodies (X-MonitoringGrid-Signature).",
-        json_schema_extra={"secret": True},
+        json_schema_extra={"secret": True, "mask": "whole"},
     )
     admin_contact: str | None = Field(
         None,

@@ -142,15 +142,19 @@ def _values(model: BaseModel, prefix: str) -> Iterator[tuple[str, Any]]:
         if isinstance(value, dict):
             for key, item in sorted(value.items()):
                 yield f"{name}__{key}", mask_secret(item) if secret else item
+        elif secret and isinstance(value, str):
+            yield name, "***" if extra.get("mask") == "whole" else mask_secret(value)
         else:
-            yield name, mask_secret(value) if secret and isinstance(value, str) else value
+            yield name, value
 
 
 def mask_secret(value: str) -> str:
-    """Hide the secret parts of a connection URL or `Key=Value;` string, keep the rest readable."""
-    value = _SECRET_PART.sub(lambda match: f"{match.group(1)}{match.group(2)}***", value)
-    if not _URL.match(value):
-        return value
+    """Hide the secret parts of a connection URL or `Key=Value;` string, keep the rest readable; a value that
+    is neither (a password, a signing key) is hidden whole."""
+    masked = _SECRET_PART.sub(lambda match: f"{match.group(1)}{match.group(2)}***", value)
+    if not _URL.match(masked):
+        return masked if masked != value else "***"
+    value = masked
     try:
         return make_url(value).render_as_string(hide_password=True)
     except ArgumentError:
