@@ -150,11 +150,12 @@ def _values(model: BaseModel, prefix: str) -> Iterator[tuple[str, Any]]:
 
 def mask_secret(value: str) -> str:
     """Hide the secret parts of a connection URL or `Key=Value;` string, keep the rest readable; a value that
-    is neither (a password, a signing key) is hidden whole."""
-    masked = _SECRET_PART.sub(lambda match: f"{match.group(1)}{match.group(2)}***", value)
-    if not _URL.match(masked):
-        return masked if masked != value else "***"
-    value = masked
+    is neither (a bare token) is hidden whole."""
+    if "=" not in value and not _URL.match(value):
+        return "***"
+    value = _SECRET_PART.sub(lambda match: f"{match.group(1)}{match.group(2)}***", value)
+    if not _URL.match(value):
+        return value
     try:
         return make_url(value).render_as_string(hide_password=True)
     except ArgumentError:
