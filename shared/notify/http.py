@@ -13,6 +13,8 @@ URL either.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -29,6 +31,23 @@ from shared.notify.targets import (
     UnresolvableHost,
     checked_target,
 )
+
+#: urllib3 logs each request line at DEBUG, path and query included: where webhook URLs keep their secret.
+_REQUEST_LINE = re.compile(r'"([A-Z]+) \S+ (HTTP/[\d.]+)"')
+
+
+class RequestLineRedactor(logging.Filter):
+    """Replaces the target of the request line in urllib3's DEBUG records by `***`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _REQUEST_LINE.sub(r'"\1 *** \2"', message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(RequestLineRedactor())
 
 #: How much of an error response's body an error reason quotes.
 SNIPPET_LENGTH = 200

@@ -21,8 +21,13 @@ import azure.functions as func
 import pytest
 from sqlalchemy.engine import make_url
 
+from shared.domain.targets import TargetRules
+from shared.notify.slack import SlackSender
+from shared.notify.targets import TargetPolicy
+from shared.notify.webhook import WebhookSender
 from shared.settings import Settings, effective_values, mask_secret
 from tests.conftest import Database
+from tests.notify.notices import make_notice
 from tests.receivers import HttpReceiver, SmtpCapture, smtp_capture
 from tests.unit.test_cli import mgrid
 from tests.wiring.bindings import indexed_functions
@@ -189,3 +194,22 @@ def test_a_password_or_signing_key_is_hidden_whole_whatever_it_looks_like(
 
     assert shown["Notifications__Smtp__Password"] == "***"
     assert shown["Notifications__WebhookSecret"] == "***"
+
+
+def test_http_channels_log_no_url_secret_even_at_debug(
+    http_receiver: HttpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    policy = TargetPolicy(rules=TargetRules(allow_http_loopback=True))
+    with caplog.at_level(logging.DEBUG):
+        SlackSender(timeout_s=5, policy=policy).send(
+            make_notice(), http_receiver.url(f"/services/T0/{WEBHOOK_TOKEN}")
+        )
+        WebhookSender(secret=WEBHOOK_SECRET, timeout_s=5, policy=policy).send(
+            make_notice(), http_receiver.url(f"/hooks?token={WEBHOOK_TOKEN}")
+        )
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert '"POST *** HTTP/1.1" 200' in logged  # urllib3's request line, its target hidden
+    assert WEBHOOK_TOKEN not in logged
+    assert WEBHOOK_SECRET not in logged
+    assert len(http_receiver.requests) == 2
