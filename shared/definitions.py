@@ -43,6 +43,7 @@ from shared.domain.kpi import (
     ThresholdOperator,
 )
 from shared.domain.silence import SilenceDefinition
+from shared.domain.targets import TargetRules
 from shared.errors import DefinitionsError
 
 #: A KPI and the contacts it notifies, in escalation order.
@@ -99,12 +100,14 @@ def parse_definitions(
     sources: Collection[str],
     existing_contacts: Collection[str],
     existing_kpis: Collection[tuple[str, str]] = (),
+    targets: TargetRules | None = None,
 ) -> Definitions:
     """Validate a whole definitions document and convert it to domain values.
 
     `sources` are the configured source names; `existing_contacts` the contact names already stored, which
     KPIs may name besides the file's own contacts; `existing_kpis` the stored (indicator, owner) pairs, which
-    silences may name besides the file's own KPIs. Raises `DefinitionsError` listing every problem.
+    silences may name besides the file's own KPIs; `targets` what the settings allow of webhook URLs (https
+    and public addresses by default). Raises `DefinitionsError` listing every problem.
     """
     problems: list[str] = []
     sections = _sections(document, problems)
@@ -116,6 +119,7 @@ def parse_definitions(
         | frozenset(_names(sections["kpis"], "indicator")),
         owners=frozenset(owner.casefold() for _, owner in existing_kpis)
         | frozenset(_names(sections["kpis"], "owner")),
+        targets=targets or TargetRules(),
     )
     contacts = _validate_section("contacts", sections["contacts"], ContactModel, known, problems)
     kpis = _validate_section("kpis", sections["kpis"], KpiModel, known, problems)

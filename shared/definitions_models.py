@@ -8,7 +8,7 @@ world (configured sources, known contacts) read them from the validation context
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,6 +27,7 @@ from pydantic_core import ErrorDetails
 from shared.domain.ncrontab import CronExpression, InvalidCronExpression
 from shared.domain.schedule import frequency_problem
 from shared.domain.sql_text import procedure_problems, query_problems
+from shared.domain.targets import TargetRules, url_problem
 from shared.domain.template import template_problems
 
 INT_MAX = 2**31 - 1  # INTEGER columns
@@ -64,6 +65,8 @@ class KnownNames:
     contacts: frozenset[str]
     indicators: frozenset[str] = frozenset()
     owners: frozenset[str] = frozenset()
+    #: What the settings allow of webhook URLs (`shared.domain.targets`), judged without DNS.
+    targets: TargetRules = field(default_factory=TargetRules)
 
 
 def _known(info: ValidationInfo) -> KnownNames:
@@ -102,9 +105,11 @@ def _phone(number: str) -> str:
     return number
 
 
-def _url(url: str) -> str:
+def _url(url: str, info: ValidationInfo) -> str:
     parts = urlsplit(url)
     _fail_with([] if parts.scheme in {"http", "https"} and parts.netloc else ["must be an http(s) URL"])
+    problem = url_problem(url, _known(info).targets)
+    _fail_with([problem] if problem else [])
     return url
 
 
@@ -295,7 +300,7 @@ class KpiModel(Entry):
 
 def describe_error(detail: ErrorDetails) -> list[str]:
     """`.field.path: message` lines for one pydantic error (a validator may report several lines)."""
-    location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in detail["loc"])
+    location = "".join(_location_part(part) for part in detail["loc"])
     context = detail.get("ctx", {})
     if detail["type"] == "value_error":
         message = str(context["error"])
@@ -304,6 +309,13 @@ def describe_error(detail: ErrorDetails) -> list[str]:
     else:
         message = detail["msg"][:1].lower() + detail["msg"][1:]
     return [f"{location}: {line}" for line in message.split("\n")]
+
+
+def _location_part(part: int | str) -> str:
+    """`[2]` for an index, `.name` for a field, `['odd key']` for a key that is no identifier."""
+    if isinstance(part, int):
+        return f"[{part}]"
+    return f".{part}" if part.isidentifier() else f"[{part!r}]"
 
 
 def _number(value: object) -> object:

@@ -374,6 +374,11 @@ class HttpReceiver:
         self._default = Reply()
         self.stopping = threading.Event()
 
+    @staticmethod
+    def environment() -> dict[str, str]:
+        """The app setting that lets the application post to this loopback receiver over plain http."""
+        return {"Notifications__AllowHttpLoopback": "true"}
+
     def url(self, path: str = "/") -> str:
         """The absolute URL of `path` (which may carry a query string) on this receiver."""
         return self.base_url + (path if path.startswith("/") else f"/{path}")

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import re
 import ssl
+from typing import TYPE_CHECKING
 
 from shared.domain.alert_text import format_time
 from shared.domain.notification import Channel
+from shared.domain.targets import TargetRules
 from shared.notify.base import DeliveryError, Notice, Sender, address_of
 from shared.settings.model import Settings
+
+if TYPE_CHECKING:
+    from shared.notify.targets import TargetPolicy
 
 __all__ = [
     "DeliveryError",
@@ -26,6 +31,8 @@ __all__ = [
     "facts",
     "not_configured_reason",
     "one_line",
+    "target_policy",
+    "target_rules",
     "unusable_reason",
 ]
 
@@ -46,10 +53,13 @@ def build_senders(settings: Settings, *, ssl_context: ssl.SSLContext | None = No
 
     notifications = settings.notifications
     timeout_s = notifications.http_timeout_seconds
+    policy = target_policy(settings)
     senders: dict[Channel, Sender] = {
-        Channel.TEAMS: TeamsSender(timeout_s=timeout_s),
-        Channel.SLACK: SlackSender(timeout_s=timeout_s),
-        Channel.WEBHOOK: WebhookSender(secret=notifications.webhook_secret, timeout_s=timeout_s),
+        Channel.TEAMS: TeamsSender(timeout_s=timeout_s, policy=policy),
+        Channel.SLACK: SlackSender(timeout_s=timeout_s, policy=policy),
+        Channel.WEBHOOK: WebhookSender(
+            secret=notifications.webhook_secret, timeout_s=timeout_s, policy=policy
+        ),
         Channel.EMAIL: EmailSender(notifications.smtp, ssl_context=ssl_context),
     }
     if not not_configured_reason(Channel.SMS, settings):
@@ -59,6 +69,22 @@ def build_senders(settings: Settings, *, ssl_context: ssl.SSLContext | None = No
         else:
             senders[Channel.SMS] = AcsSmsSender(notifications.acs, timeout_s=timeout_s)
     return {channel: sender for channel, sender in senders.items() if not unusable_reason(channel, settings)}
+
+
+def target_rules(settings: Settings) -> TargetRules:
+    """What `Notifications__AllowHttpLoopback` and `Notifications__AllowPrivateTargets` allow."""
+    notifications = settings.notifications
+    return TargetRules(
+        allow_http_loopback=notifications.allow_http_loopback,
+        allow_private=notifications.allow_private_targets,
+    )
+
+
+def target_policy(settings: Settings) -> TargetPolicy:
+    """The send-time policy of the HTTP channels: the settings' rules with the system resolver."""
+    from shared.notify.targets import TargetPolicy
+
+    return TargetPolicy(rules=target_rules(settings))
 
 
 def unusable_reason(channel: Channel, settings: Settings) -> str:
@@ -100,18 +126,25 @@ def not_configured_reason(channel: Channel, settings: Settings) -> str:
     an empty string when it is configured."""
     notifications = settings.notifications
     missing = _missing_settings(channel, settings)
+    unresolved = [name for name in missing if name in settings.unresolved_references]
+    unset = [name for name in missing if name not in unresolved]
     if not missing:
         return ""
-    verb = "is" if len(missing) == 1 else "are"
     mode = f" (Notifications__Sms__Mode is {notifications.sms.mode})" if channel is Channel.SMS else ""
-    return f"{' and '.join(missing)} {verb} not set{mode}"
+    reasons = [f"{' and '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set"] if unset else []
+    reasons += [f"{name} is an unresolved Key Vault reference" for name in unresolved]
+    return "; ".join(reasons) + mode
 
 
 def _missing_settings(channel: Channel, settings: Settings) -> list[str]:
     notifications = settings.notifications
+    unresolved = settings.unresolved_references
     smtp_host = [] if notifications.smtp.host else ["Notifications__Smtp__Host"]
+    smtp_host += [name for name in unresolved if name == "Notifications__Smtp__Password"]
     if channel is Channel.EMAIL:
         return smtp_host
+    if channel is Channel.WEBHOOK:  # never send unsigned what was meant to be signed
+        return [name for name in unresolved if name == "Notifications__WebhookSecret"]
     if channel is not Channel.SMS:
         return []
     if notifications.sms.mode == "gateway":

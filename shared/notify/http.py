@@ -1,16 +1,20 @@
 """Posting a JSON notification over HTTP, shared by the Teams, Slack and generic webhook channels.
 
 One POST per delivery with `requests` (proxies from the environment as usual), bounded by a timeout, never
-following a redirect. A 2xx answer is success; 408, 429, 5xx, a refused connection and a timeout are
-transient; any other answer is permanent. Webhook URLs carry their secret in the path or the query, so an
-error names the URL as `scheme://host/path` at most (`scheme://host` for Teams and Slack), never its query
-string, user info or the text of a `requests` exception (which quotes the whole URL); for the same reason a
-`DeliveryError` does not chain the `requests` exception, so a logged traceback cannot show the URL either.
+following a redirect (a 3xx is a failed delivery), to a URL checked by `shared.notify.targets` first (https,
+public addresses, pinned against DNS rebinding). A 2xx answer is success; 408, 429, 5xx, a refused connection
+and a timeout are transient; any other answer is permanent. Webhook URLs carry their secret in the path or
+the query, so an error names the URL as `scheme://host/path` at most (`scheme://host` for Teams and Slack),
+never its query string, user info or the text of a `requests` exception (which quotes the whole URL); for the
+same reason a `DeliveryError` does not chain the `requests` exception, so a logged traceback cannot show the
+URL either.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -19,6 +23,31 @@ import requests
 from shared.domain.notification import Channel
 from shared.notify import one_line
 from shared.notify.base import DeliveryError
+from shared.notify.targets import (
+    PinnedAdapter,
+    Target,
+    TargetPolicy,
+    TargetRefused,
+    UnresolvableHost,
+    checked_target,
+)
+
+#: urllib3 logs each request line at DEBUG, path and query included: where webhook URLs keep their secret.
+_REQUEST_LINE = re.compile(r'"([A-Z]+) \S+ (HTTP/[\d.]+)"')
+
+
+class RequestLineRedactor(logging.Filter):
+    """Replaces the target of the request line in urllib3's DEBUG records by `***`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _REQUEST_LINE.sub(r'"\1 *** \2"', message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(RequestLineRedactor())
 
 #: How much of an error response's body an error reason quotes.
 SNIPPET_LENGTH = 200
@@ -53,25 +82,21 @@ def post_json(
     timeout_s: float,
     headers: Mapping[str, str] | None = None,
     show_path: bool = True,
+    policy: TargetPolicy | None = None,
 ) -> None:
-    """POST `body` (JSON bytes) to `url`; return on a 2xx answer, otherwise raise `DeliveryError`."""
+    """POST `body` (JSON bytes) to `url`; return on a 2xx answer, otherwise raise `DeliveryError`. The URL
+    is checked against `policy` (strict by default) before any connection, and the request is pinned to the
+    address that was checked (`shared.notify.targets`)."""
     where = public_url(url, show_path=show_path)
     if urlsplit(url.strip()).scheme.lower() not in ("http", "https") or where == "<invalid URL>":
         raise DeliveryError(channel, f"not an http(s) URL: {where}", permanent=True)
-    sent_headers = {"Content-Type": "application/json", **(headers or {})}
+    target = _checked(url, policy or TargetPolicy(), channel=channel, where=where)
+    sent_headers = {"Content-Type": "application/json", **(headers or {}), "Host": target.host_header}
     try:
-        with (
-            requests.Session() as session,
-            session.post(
-                url.strip(),
-                data=body,
-                headers=sent_headers,
-                timeout=timeout_s,
-                allow_redirects=False,
-                stream=True,
-            ) as response,
-        ):
-            _check(response, channel=channel, where=where)
+        with requests.Session() as session:
+            session.mount("https://", PinnedAdapter(target.host))
+            session.mount("http://", PinnedAdapter(target.host))
+            _post(session, target.url, body, sent_headers, timeout_s, channel=channel, where=where)
     except requests.Timeout:
         raise DeliveryError(channel, f"{where} did not answer within {timeout_s:g} s") from None
     except (
@@ -84,6 +109,36 @@ def post_json(
         raise DeliveryError(channel, f"{where}: connection failed: {_cause(error)}") from None
     except requests.RequestException as error:
         raise DeliveryError(channel, f"{where}: {type(error).__name__}: {_cause(error)}") from None
+
+
+def _checked(url: str, policy: TargetPolicy, *, channel: Channel, where: str) -> Target:
+    try:
+        return checked_target(url, policy)
+    except TargetRefused as refused:
+        raise DeliveryError(channel, f"{where}: refused: {refused.reason}", permanent=True) from None
+    except UnresolvableHost:
+        raise DeliveryError(channel, f"{where}: the host name does not resolve") from None
+
+
+def _post(
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    *,
+    channel: Channel,
+    where: str,
+) -> None:
+    with session.post(
+        url,
+        data=body,
+        headers=headers,
+        timeout=timeout_s,
+        allow_redirects=False,
+        stream=True,
+    ) as response:
+        _check(response, channel=channel, where=where)
 
 
 def _check(response: requests.Response, *, channel: Channel, where: str) -> None:

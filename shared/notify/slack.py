@@ -15,6 +15,7 @@ from shared.domain.notification import Channel
 from shared.notify import facts, one_line
 from shared.notify.base import Notice
 from shared.notify.http import encode_json, post_json
+from shared.notify.targets import TargetPolicy
 
 HEADER_LENGTH = 150
 SECTION_TEXT_LENGTH = 3000
@@ -27,12 +28,20 @@ class SlackSender:
 
     channel: Channel = Channel.SLACK
 
-    def __init__(self, *, timeout_s: float) -> None:
+    def __init__(self, *, timeout_s: float, policy: TargetPolicy | None = None) -> None:
         self._timeout_s = timeout_s
+        self._policy = policy
 
     def send(self, notice: Notice, address: str) -> None:
         body = encode_json(slack_message(notice))
-        post_json(address, body, channel=self.channel, timeout_s=self._timeout_s, show_path=False)
+        post_json(
+            address,
+            body,
+            channel=self.channel,
+            timeout_s=self._timeout_s,
+            show_path=False,
+            policy=self._policy,
+        )
 
 
 def escape(text: str) -> str:

@@ -13,6 +13,7 @@ from shared.domain.notification import Channel
 from shared.notify import facts, one_line
 from shared.notify.base import Notice
 from shared.notify.http import encode_json, post_json
+from shared.notify.targets import TargetPolicy
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 _TITLE_COLORS = {"critical": "Attention", "warning": "Warning"}
@@ -23,12 +24,20 @@ class TeamsSender:
 
     channel: Channel = Channel.TEAMS
 
-    def __init__(self, *, timeout_s: float) -> None:
+    def __init__(self, *, timeout_s: float, policy: TargetPolicy | None = None) -> None:
         self._timeout_s = timeout_s
+        self._policy = policy
 
     def send(self, notice: Notice, address: str) -> None:
         body = encode_json(teams_message(notice))
-        post_json(address, body, channel=self.channel, timeout_s=self._timeout_s, show_path=False)
+        post_json(
+            address,
+            body,
+            channel=self.channel,
+            timeout_s=self._timeout_s,
+            show_path=False,
+            policy=self._policy,
+        )
 
 
 def teams_message(notice: Notice) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any
 from shared.domain.notification import Channel
 from shared.notify.base import Notice
 from shared.notify.http import encode_json, post_json
+from shared.notify.targets import TargetPolicy
 
 EVENT_HEADER = "X-MonitoringGrid-Event"
 TIMESTAMP_HEADER = "X-MonitoringGrid-Timestamp"
@@ -46,9 +47,15 @@ class WebhookSender:
     channel: Channel = Channel.WEBHOOK
 
     def __init__(
-        self, *, secret: str | None, timeout_s: float, clock: Callable[[], datetime] = _utc_now
+        self,
+        *,
+        secret: str | None,
+        timeout_s: float,
+        clock: Callable[[], datetime] = _utc_now,
+        policy: TargetPolicy | None = None,
     ) -> None:
         self._secret = secret
+        self._policy = policy
         self._timeout_s = timeout_s
         self._clock = clock
 
@@ -58,7 +65,14 @@ class WebhookSender:
         headers = {EVENT_HEADER: str(notice.event_id), TIMESTAMP_HEADER: str(timestamp)}
         if self._secret:
             headers[SIGNATURE_HEADER] = sign(self._secret, timestamp, body)
-        post_json(address, body, channel=self.channel, timeout_s=self._timeout_s, headers=headers)
+        post_json(
+            address,
+            body,
+            channel=self.channel,
+            timeout_s=self._timeout_s,
+            headers=headers,
+            policy=self._policy,
+        )
 
 
 def webhook_payload(notice: Notice) -> dict[str, Any]:

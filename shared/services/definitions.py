@@ -20,6 +20,7 @@ from shared.db.silences import named_silences
 from shared.definitions import definitions_document, parse_definitions, read_document
 from shared.domain.kpi import Schedule
 from shared.domain.silence import SilenceDefinition
+from shared.notify import target_rules
 from shared.settings import Settings
 
 
@@ -36,6 +37,7 @@ def import_file(engine: Engine, path: Path, settings: Settings, *, now: datetime
             sources=settings.connection_strings.sources.keys(),
             existing_contacts=existing_contact_names(connection),
             existing_kpis=kpi_labels(connection),
+            targets=target_rules(settings),
         )
         return apply_definitions(
             connection,

@@ -175,7 +175,20 @@ def configuration_check(
     settings: Settings, *, odbc_drivers: Callable[[], list[str]] | None = None
 ) -> Outcome:
     """The settings loaded (else `check_health` reports their problems); SQL Server databases have their ODBC
-    driver. `odbc_drivers` lists the installed drivers (default: pyodbc's list)."""
+    driver. `odbc_drivers` lists the installed drivers (default: pyodbc's list). An optional secret whose Key
+    Vault reference did not resolve (treated as unset, its channel not configured) makes it Degraded."""
+    status, detail = _odbc_check(settings, odbc_drivers)
+    if not settings.unresolved_references:
+        return status, detail
+    problems = [
+        f"{name} is an unresolved Key Vault reference (treated as unset)"
+        for name in settings.unresolved_references
+    ]
+    worst = HealthStatus.UNHEALTHY if status is HealthStatus.UNHEALTHY else HealthStatus.DEGRADED
+    return worst, {**detail, "problems": [*detail.get("problems", []), *problems]}
+
+
+def _odbc_check(settings: Settings, odbc_drivers: Callable[[], list[str]] | None) -> Outcome:
     wanted = odbc_needs(settings)
     if not wanted:
         return HealthStatus.HEALTHY, {}

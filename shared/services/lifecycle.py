@@ -25,6 +25,7 @@ from shared.db import removal
 from shared.db import silences as silence_store
 from shared.definitions import Definitions, parse_definitions, read_document
 from shared.errors import ContactNotFound, PermanentError
+from shared.notify import target_rules
 from shared.services.alert_actions import AlertActions
 from shared.services.definitions import import_file
 from shared.settings import Settings
@@ -171,6 +172,7 @@ class Lifecycle:
             read_document(path),
             sources=self._settings.connection_strings.sources.keys(),
             existing_contacts=[admin] if admin else [],
+            targets=target_rules(self._settings),
         )
         with self._engine.connect() as connection:
             kpis = removal.kpis_not_named(connection, {kpi.indicator for kpi, _ in definitions.kpis})

@@ -60,6 +60,66 @@ def _check_interval(section: str, interval_s: int, schedule: str) -> None:
         )
 
 
+KEY_VAULT_PREFIX = "@microsoft.keyvault("
+
+
+def _resolved(value: object) -> object:
+    """Refuse a value still holding a Key Vault reference: the platform leaves `@Microsoft.KeyVault(...)` in
+    place when it cannot resolve it, and that text must never be used as a password or connection string."""
+    if is_key_vault_reference(value):
+        raise ValueError(_UNRESOLVED)
+    return value
+
+
+_UNRESOLVED = (
+    "is an unresolved Key Vault reference (treated as missing): check that the secret exists and that the "
+    "app's identity may read it"
+)
+
+
+def is_key_vault_reference(value: object) -> bool:
+    """Whether `value` is the literal text of a Key Vault reference (`@Microsoft.KeyVault(...)`)."""
+    return isinstance(value, str) and value.strip().lower().startswith(KEY_VAULT_PREFIX)
+
+
+#: Optional secrets the deployment always sets as Key Vault references, whether or not their channel is used:
+#: an unresolved one is treated as unset (its channel is not configured) and listed in
+#: `Settings.unresolved_references`. An unresolved reference in any other setting is an invalid setting.
+OPTIONAL_SECRETS = (
+    ("Notifications", "Smtp", "Password"),
+    ("Notifications", "Acs", "ConnectionString"),
+    ("Notifications", "WebhookSecret"),
+    ("APPLICATIONINSIGHTS_CONNECTION_STRING",),
+)
+
+
+def _drop_unresolved(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (the raw settings) with each unresolved optional secret removed, and their names listed under
+    `unresolved_references`."""
+    found: list[str] = []
+    for path in OPTIONAL_SECRETS:
+        if _pop_reference(data, path):
+            found.append("__".join(path))
+    return {**data, "unresolved_references": tuple(found)} if found else data
+
+
+def _pop_reference(data: dict[str, Any], path: tuple[str, ...]) -> bool:
+    """Replace `path` (matched ignoring case) by None where it holds a Key Vault reference; whether it did."""
+    key = next((key for key in data if isinstance(key, str) and key.lower() == path[0].lower()), None)
+    if key is None:
+        return False
+    value = data[key]
+    if len(path) == 1:
+        if is_key_vault_reference(value):
+            data[key] = None
+            return True
+        return False
+    if isinstance(value, dict):
+        data[key] = dict(value)
+        return _pop_reference(data[key], path[1:])
+    return False
+
+
 def _empty_is_none(value: object) -> object:
     """App settings and local.settings.json cannot hold null: an empty value means "not set"."""
     return None if isinstance(value, str) and not value.strip() else value
@@ -67,6 +127,8 @@ def _empty_is_none(value: object) -> object:
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    _no_key_vault_reference = field_validator("*", mode="before")(_resolved)
 
 
 class KpiMonitoringSettings(_Section):
@@ -381,7 +443,10 @@ class SmtpSettings(_Section):
     port: int = Field(587, ge=1, le=65535, alias="Port", description="SMTP port (587 STARTTLS, 465 TLS).")
     username: str | None = Field(None, alias="Username", description="SMTP user; no login while unset.")
     password: str | None = Field(
-        None, alias="Password", description="SMTP password.", json_schema_extra={"secret": True}
+        None,
+        alias="Password",
+        description="SMTP password.",
+        json_schema_extra={"secret": True, "mask": "whole"},
     )
     from_address: str = Field(
         "monitoringgrid@localhost", alias="From", description="Sender address of alert email."
@@ -458,12 +523,22 @@ class NotificationsSettings(_Section):
         None,
         alias="WebhookSecret",
         description="HMAC-SHA256 key signing generic webhook bodies (X-MonitoringGrid-Signature).",
-        json_schema_extra={"secret": True},
+        json_schema_extra={"secret": True, "mask": "whole"},
     )
     admin_contact: str | None = Field(
         None,
         alias="AdminContact",
         description="Name of the contact told about lost alert events and the service's own health alerts.",
+    )
+    allow_http_loopback: bool = Field(
+        False,
+        alias="AllowHttpLoopback",
+        description="Allow Teams, Slack and webhook targets on loopback, over plain http too (local runs).",
+    )
+    allow_private_targets: bool = Field(
+        False,
+        alias="AllowPrivateTargets",
+        description="Allow webhook targets resolving to private or link-local addresses (never metadata).",
     )
     http_timeout_seconds: int = Field(
         10, ge=1, le=120, alias="HttpTimeoutSeconds", description="Bound on one Teams, Slack or webhook call."
@@ -513,6 +588,10 @@ class ConnectionStringsSettings(_Section):
     @field_validator("sources")
     @classmethod
     def _lower_names(cls, sources: dict[str, str]) -> dict[str, str]:
+        unresolved = sorted(name for name, url in sources.items() if is_key_vault_reference(url))
+        if unresolved:
+            names = " and ".join(f"ConnectionStrings__Sources__{name}" for name in unresolved)
+            raise ValueError(f"{names} {_UNRESOLVED}")
         return {name.lower(): url for name, url in sources.items()}
 
 
@@ -555,6 +634,15 @@ class Settings(BaseSettings):
         alias="AZURE_CLIENT_ID",
         description="Client id of the user-assigned managed identity used for Azure SQL tokens.",
     )
+    #: Not an app setting: the optional secrets whose Key Vault reference did not resolve (treated as unset).
+    unresolved_references: tuple[str, ...] = Field((), exclude=True, json_schema_extra={"internal": True})
+
+    _no_key_vault_reference = field_validator("*", mode="before")(_resolved)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _optional_secrets_unresolved(cls, data: Any) -> Any:
+        return _drop_unresolved(dict(data)) if isinstance(data, dict) else data
 
     @field_validator(
         "applicationinsights_connection_string",

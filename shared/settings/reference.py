@@ -43,6 +43,8 @@ def catalog() -> Iterator[SettingSpec]:
 
 def _walk(model: type[BaseModel], prefix: str) -> Iterator[SettingSpec]:
     for info in model.model_fields.values():
+        if _internal(info):
+            continue
         name = f"{prefix}{info.alias}"
         submodel = _submodel(info)
         if submodel is not None:
@@ -57,6 +59,11 @@ def _walk(model: type[BaseModel], prefix: str) -> Iterator[SettingSpec]:
             description=info.description or "",
             secret=bool(extra.get("secret")),
         )
+
+
+def _internal(info: FieldInfo) -> bool:
+    """A field the model computes, not an app setting."""
+    return isinstance(info.json_schema_extra, dict) and bool(info.json_schema_extra.get("internal"))
 
 
 def _allowed(info: FieldInfo) -> str:
@@ -125,6 +132,8 @@ def effective_values(settings: Settings) -> dict[str, Any]:
 
 def _values(model: BaseModel, prefix: str) -> Iterator[tuple[str, Any]]:
     for field_name, info in type(model).model_fields.items():
+        if _internal(info):
+            continue
         name = f"{prefix}{info.alias}"
         value = getattr(model, field_name)
         if isinstance(value, BaseModel):
@@ -135,13 +144,20 @@ def _values(model: BaseModel, prefix: str) -> Iterator[tuple[str, Any]]:
         if isinstance(value, dict):
             for key, item in sorted(value.items()):
                 yield f"{name}__{key}", mask_secret(item) if secret else item
+        elif secret and isinstance(value, str):
+            yield (
+                FLAT_BY_OLD_NAME.get(name, name),
+                "***" if extra.get("mask") == "whole" else mask_secret(value),
+            )
         else:
-            shown = mask_secret(value) if secret and isinstance(value, str) else value
-            yield FLAT_BY_OLD_NAME.get(name, name), shown
+            yield FLAT_BY_OLD_NAME.get(name, name), value
 
 
 def mask_secret(value: str) -> str:
-    """Hide the secret parts of a connection URL or `Key=Value;` string, keep the rest readable."""
+    """Hide the secret parts of a connection URL or `Key=Value;` string, keep the rest readable; a value that
+    is neither (a bare token) is hidden whole."""
+    if "=" not in value and not _URL.match(value):
+        return "***"
     value = _SECRET_PART.sub(lambda match: f"{match.group(1)}{match.group(2)}***", value)
     if not _URL.match(value):
         return value

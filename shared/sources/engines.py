@@ -8,14 +8,18 @@ Built like the monitoring engine (`shared.db.engine`) for the same three databas
   deferred `BEGIN` (sources are read, never written, so `BEGIN IMMEDIATE` would only block their writers);
 - PostgreSQL (psycopg 3): `prepare_threshold=0`, so every statement goes through the extended protocol,
   which refuses several commands in one string (a KPI cannot smuggle `COMMIT; ...` past the read-only
-  transaction); connections are tagged `application_name=monitoringgrid-source-<name>`;
-- SQL Server: `SET NOCOUNT ON` per connection, so row counts of a batch's inner statements are not taken
+  transaction); connections are tagged `application_name=monitoringgrid-source-<name>` and start with
+  `default_transaction_read_only=on`, so even a transaction the runner did not open is read-only;
+- SQL Server: `ApplicationIntent=ReadOnly` in the ODBC connection string unless the URL names an intent
+  (a read-only replica where the database has one; a read-only login does the rest), `SET NOCOUNT ON` per
+  connection, so row counts of a batch's inner statements are not taken
   for result sets; Entra ID tokens through the same `do_connect` hook as the monitoring engine, and pyodbc
   imported only when such an engine is built.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -35,6 +39,9 @@ from shared.errors import UnsupportedDatabaseError
 #: How long a run waits for a free pooled connection before the source counts as unavailable.
 POOL_TIMEOUT_S = 30
 APPLICATION_NAME_PREFIX = "monitoringgrid-source-"
+#: The PostgreSQL session option that makes every transaction of a source connection read-only.
+READ_ONLY_OPTION = "-c default_transaction_read_only=on"
+_INTENT = re.compile(r"(?i)(?:^|;)\s*ApplicationIntent\s*=")
 
 
 def create_source_engine(
@@ -89,6 +96,10 @@ def _postgresql_engine(url: URL, source: str, pool: dict[str, Any]) -> Engine:
         connect_args["prepare_threshold"] = 0
     if "application_name" not in url.query:
         connect_args["application_name"] = application_name(source)
+    given = url.query.get("options", "")
+    connect_args["options"] = (
+        f"{given if isinstance(given, str) else ' '.join(given)} {READ_ONLY_OPTION}".strip()
+    )
     # No pre-ping: a connection that went stale fails its first statement, which is a transient error, and
     # the runner retries it on a fresh connection; a ping would cost a round trip on every run.
     return create_engine(url, connect_args=connect_args, **pool)
@@ -99,11 +110,25 @@ def _mssql_engine(url: URL, pool: dict[str, Any], credential: TokenCredential | 
 
     # Only SQLAlchemy pools connections: a pooled ODBC connection would outlive its access token.
     pyodbc.pooling = False
-    engine = create_engine(url, pool_pre_ping=True, **pool)
+    engine = create_engine(read_only_intent(url), pool_pre_ping=True, **pool)
     event.listen(engine, "connect", _configure_mssql_connection)
     if uses_token_authentication(url):
         event.listen(engine, "do_connect", AccessTokenHook(credential or default_credential()))
     return engine
+
+
+def read_only_intent(url: URL) -> URL:
+    """`url` with `ApplicationIntent=ReadOnly` added to its ODBC connection string (inside `odbc_connect`
+    when it has one), unless it already names an intent."""
+    keys = {key.lower() for key in url.query}
+    raw = url.query.get("odbc_connect")
+    if isinstance(raw, str):
+        if _INTENT.search(raw):
+            return url
+        return url.update_query_dict({"odbc_connect": f"{raw.rstrip(';')};ApplicationIntent=ReadOnly"})
+    if "applicationintent" in keys:
+        return url
+    return url.update_query_dict({"ApplicationIntent": "ReadOnly"})
 
 
 def _configure_mssql_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

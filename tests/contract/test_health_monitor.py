@@ -264,6 +264,7 @@ def mailed(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailed]:
     with smtp_capture() as smtp:
         for name, value in smtp.environment().items():
             monkeypatch.setenv(name, value)
+        monkeypatch.setenv("Notifications__AllowHttpLoopback", "true")  # the local http receiver
         world.settings = Settings.load()
         senders = build_senders(world.settings)
         dispatcher = EventDispatcher(

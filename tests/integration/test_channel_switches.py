@@ -31,6 +31,7 @@ def test_with_sms_switched_off_a_critical_alert_is_emailed_and_its_sms_skipped_w
     with smtp_capture() as smtp:
         for name, value in smtp.environment().items():
             monkeypatch.setenv(name, value)
+        monkeypatch.setenv("Notifications__AllowHttpLoopback", "true")  # the local http receiver
         monkeypatch.setenv("Notifications__Sms__Mode", "gateway")
         monkeypatch.setenv("Notifications__Sms__Gateway", "sms.example.test")
         monkeypatch.setenv("Notifications__Sms__Enabled", "false")

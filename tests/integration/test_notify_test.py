@@ -47,6 +47,7 @@ def world(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[World
     with smtp_capture() as smtp, http_capture() as http:
         for name, value in smtp.environment().items():
             monkeypatch.setenv(name, value)
+        monkeypatch.setenv("Notifications__AllowHttpLoopback", "true")  # the local http receiver
         monkeypatch.setenv("Notifications__Sms__Mode", "gateway")
         monkeypatch.setenv("Notifications__Sms__Gateway", "sms.example.test")
         monkeypatch.setenv("Notifications__WebhookSecret", SECRET)

@@ -117,6 +117,7 @@ def world(database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     with smtp_capture() as smtp:
         for name, value in smtp.environment().items():
             monkeypatch.setenv(name, value)
+        monkeypatch.setenv("Notifications__AllowHttpLoopback", "true")  # the local http receiver
         monkeypatch.setenv("Worker__AlertProcessing__EscalationTimeoutMinutes", "60")
         # Alerts here go hours without a new evaluation: no resolution by timeout meanwhile.
         monkeypatch.setenv("Worker__AlertProcessing__AutoResolutionTimeoutMinutes", "1440")

@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.domain.targets import TargetRules
 from shared.notify import Notice
+from shared.notify.targets import TargetPolicy
 
+#: The local receivers listen on loopback over plain http: what `Notifications__AllowHttpLoopback` allows.
+LOOPBACK = TargetPolicy(rules=TargetRules(allow_http_loopback=True))
 OCCURRED_AT = datetime(2026, 1, 5, 10, 15, tzinfo=UTC)
 #: Markup, Slack control sequences, quotes and line breaks, as a KPI's data could hold them.
 HOSTILE = "<script>alert('x')</script> & <!channel> <https://evil.test|click> \"q\""

@@ -131,7 +131,10 @@ def test_one_line_turns_line_breaks_and_control_characters_into_single_spaces() 
 def test_senders_built_from_app_settings_deliver_to_real_receivers(
     monkeypatch: pytest.MonkeyPatch, smtp_server: SmtpCapture, http_receiver: HttpReceiver
 ) -> None:
-    settings = _settings(monkeypatch, smtp_server.environment() | {"Notifications__WebhookSecret": "s"})
+    settings = _settings(
+        monkeypatch,
+        smtp_server.environment() | http_receiver.environment() | {"Notifications__WebhookSecret": "s"},
+    )
     senders = build_senders(settings)
 
     senders[Channel.EMAIL].send(make_notice(), "ops@example.test")

@@ -10,13 +10,14 @@ import pytest
 from shared.domain.notification import Channel
 from shared.notify.base import DeliveryError
 from shared.notify.http import post_json, public_url
+from tests.notify.notices import LOOPBACK
 from tests.receivers import HttpReceiver, Reply
 
 BODY = b'{"event_id":42}'
 
 
 def _post(url: str, *, timeout_s: float = 5, show_path: bool = True) -> None:
-    post_json(url, BODY, channel=Channel.WEBHOOK, timeout_s=timeout_s, show_path=show_path)
+    post_json(url, BODY, channel=Channel.WEBHOOK, timeout_s=timeout_s, show_path=show_path, policy=LOOPBACK)
 
 
 def _error(url: str, *, timeout_s: float = 5, show_path: bool = True) -> DeliveryError:

@@ -8,7 +8,7 @@ import pytest
 
 from shared.notify.base import DeliveryError
 from shared.notify.slack import SlackSender, escape, fit, slack_message
-from tests.notify.notices import HOSTILE, make_notice
+from tests.notify.notices import HOSTILE, LOOPBACK, make_notice
 from tests.receivers import HttpReceiver, Reply
 
 
@@ -19,7 +19,7 @@ def _field_texts(message: dict[str, Any]) -> list[str]:
 def test_slack_gets_a_header_a_section_with_fields_and_a_context(http_receiver: HttpReceiver) -> None:
     http_receiver.reply_with(Reply(status=200, body=b"ok"))
 
-    SlackSender(timeout_s=5).send(make_notice(), http_receiver.url("/services/T0/B0/xyz"))
+    SlackSender(timeout_s=5, policy=LOOPBACK).send(make_notice(), http_receiver.url("/services/T0/B0/xyz"))
 
     message = http_receiver.requests[0].json()
     assert message["text"] == "Deposits total is 40.2% below its baseline"
@@ -91,7 +91,9 @@ def test_a_slack_error_names_only_the_host_of_the_hook(http_receiver: HttpReceiv
     http_receiver.reply_with(Reply(status=403, body=b"action_prohibited"))
 
     with pytest.raises(DeliveryError) as caught:
-        SlackSender(timeout_s=5).send(make_notice(), http_receiver.url("/services/T0/B0/SECRET"))
+        SlackSender(timeout_s=5, policy=LOOPBACK).send(
+            make_notice(), http_receiver.url("/services/T0/B0/SECRET")
+        )
 
     assert caught.value.permanent
     assert caught.value.reason == f"{http_receiver.base_url} answered 403: action_prohibited"

@@ -6,14 +6,14 @@ import pytest
 
 from shared.notify.base import DeliveryError
 from shared.notify.teams import TeamsSender
-from tests.notify.notices import make_notice
+from tests.notify.notices import LOOPBACK, make_notice
 from tests.receivers import HttpReceiver, Reply
 
 
 def test_teams_gets_a_message_with_one_adaptive_card(http_receiver: HttpReceiver) -> None:
     http_receiver.reply_with(Reply(status=202))
 
-    TeamsSender(timeout_s=5).send(
+    TeamsSender(timeout_s=5, policy=LOOPBACK).send(
         make_notice(), http_receiver.url("/workflows/abc/triggers/manual/paths/invoke")
     )
 
@@ -44,7 +44,9 @@ def test_teams_gets_a_message_with_one_adaptive_card(http_receiver: HttpReceiver
 
 
 def test_a_resolved_notice_has_a_green_title(http_receiver: HttpReceiver) -> None:
-    TeamsSender(timeout_s=5).send(make_notice(event_type="resolved"), http_receiver.url("/hook"))
+    TeamsSender(timeout_s=5, policy=LOOPBACK).send(
+        make_notice(event_type="resolved"), http_receiver.url("/hook")
+    )
 
     assert http_receiver.requests[0].json()["attachments"][0]["content"]["body"][0]["color"] == "Good"
 
@@ -54,7 +56,7 @@ def test_a_teams_error_names_only_the_host_of_the_workflow_url(http_receiver: Ht
     url = http_receiver.url("/workflows/SECRET-ID/triggers/manual/paths/invoke?api-version=1&sig=SECRET-SIG")
 
     with pytest.raises(DeliveryError) as caught:
-        TeamsSender(timeout_s=5).send(make_notice(), url)
+        TeamsSender(timeout_s=5, policy=LOOPBACK).send(make_notice(), url)
 
     assert caught.value.permanent
     assert caught.value.reason == f"{http_receiver.base_url} answered 404: WorkflowNotFound"

@@ -8,7 +8,7 @@ import pytest
 
 from shared.notify.base import DeliveryError
 from shared.notify.webhook import WebhookSender, sign, verify_signature, webhook_payload
-from tests.notify.notices import OCCURRED_AT, make_notice
+from tests.notify.notices import LOOPBACK, OCCURRED_AT, make_notice
 from tests.receivers import HttpReceiver, Reply
 
 NOW = datetime(2026, 1, 5, 10, 16, 30, tzinfo=UTC)
@@ -16,7 +16,7 @@ SECRET = "whsec-test"
 
 
 def _sender(secret: str | None = SECRET) -> WebhookSender:
-    return WebhookSender(secret=secret, timeout_s=5, clock=lambda: NOW)
+    return WebhookSender(secret=secret, timeout_s=5, clock=lambda: NOW, policy=LOOPBACK)
 
 
 def test_the_webhook_body_carries_every_attribute_of_the_notice(http_receiver: HttpReceiver) -> None:

@@ -25,6 +25,7 @@ def env(servers: tuple[SmtpCapture, HttpReceiver], tmp_path: Path) -> dict[str, 
     settings = {
         "ConnectionStrings__Monitoring": f"sqlite:///{tmp_path / 'monitoring.db'}",
         **smtp.environment(),
+        **http.environment(),
     }
     assert mgrid("db", "upgrade", cwd=tmp_path, **settings).returncode == 0
     (tmp_path / "contacts.yaml").write_text(

@@ -79,6 +79,9 @@ SEED_DEFAULTS = {
     "Notifications__WebhookSecret": None,
     "Notifications__AdminContact": None,
     "Notifications__HttpTimeoutSeconds": 10,
+    # Webhook targets: https and public addresses only unless these allow more (docs/security.md).
+    "Notifications__AllowHttpLoopback": False,
+    "Notifications__AllowPrivateTargets": False,
     "Notifications__SendAttempts": 3,
     "Notifications__MaxDeliveryAttempts": 9,
     "Notifications__RetryBackoffSeconds": 60,

@@ -132,6 +132,8 @@ var defaultSettings = {
   Notifications__Slack__Enabled: 'true'
   Notifications__Webhook__Enabled: 'true'
   Notifications__AdminContact: ''
+  Notifications__AllowHttpLoopback: 'false'
+  Notifications__AllowPrivateTargets: 'false'
   Notifications__HttpTimeoutSeconds: '10'
   Notifications__SendAttempts: '3'
   Notifications__MaxDeliveryAttempts: '9'
