@@ -95,13 +95,15 @@ def _ratio(hits: int, total: int) -> str:
 
 def summary_table(results: Sequence[RuleResult]) -> list[str]:
     lines = [
-        "| Rule | Episodes | True | False | Precision | Recall | F1 | False alerts / KPI-week | Backtest s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Rule | Episodes | True | False | Precision | Recall | F1 | False alerts / KPI-week"
+        " | Slots in alert | Backtest s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         s = r.score
         cells = [r.spec.title, s.episodes, s.true_positives, s.false_positives, _pct(s.precision)]
-        cells += [_pct(s.recall), _pct(s.f1), f"{s.false_per_kpi_week:.3f}", f"{r.seconds:.0f}"]
+        cells += [_pct(s.recall), _pct(s.f1), f"{s.false_per_kpi_week:.3f}", f"{s.alerting_share:.1%}"]
+        cells.append(f"{r.seconds:.0f}")
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return lines
 

@@ -6,6 +6,8 @@ anomaly of its KPI, whose slots run from `first_slot` to `last_slot` plus `TOLER
 episode opened at the slot right after an anomaly still counts); otherwise a **false positive**. A labelled
 anomaly is **detected** when any episode of its KPI overlaps it. Precision = TP / episodes, recall =
 detected / labelled anomalies, F1 their harmonic mean; false alerts per KPI-week = FP / (KPIs x weeks).
+The share of KPI slots in alert puts a rule's recall in context: a rule in alert half the time finds about
+half the anomalies by chance.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Score:
     detected: int
     kpi_weeks: float
     by_bucket: dict[str, tuple[int, int]]  #: label -> (detected, labelled)
+    alerting_share: float  #: share of all scored KPI slots inside an episode
     false_alerts: tuple[Episode, ...]
 
     @property
@@ -109,6 +112,8 @@ def score(
         detected=sum(found),
         kpi_weeks=kpis * weeks,
         by_bucket=_buckets(labelled, found),
+        alerting_share=sum(((e.resolved_at or to) - e.opened_at) / HOUR for e in episodes)
+        / (kpis * weeks * 7 * 24),
         false_alerts=false_alerts,
     )
 

@@ -74,6 +74,7 @@ def test_scores_count_true_and_false_episodes_and_detected_anomalies() -> None:
     assert result.recall == pytest.approx(1 / 3)
     assert result.f1 == pytest.approx(2 * 0.5 * (1 / 3) / (0.5 + 1 / 3))
     assert result.false_per_kpi_week == pytest.approx(2 / 6)
+    assert result.alerting_share == pytest.approx((1 + 1 + 1 + 2) / (3 * 2 * 168))
     assert result.by_bucket == {"2-3 sd": (0, 1), "3-5 sd": (0, 0), "5-10 sd": (1, 1), ">= 10 sd": (0, 1)}
 
 
