@@ -1,7 +1,7 @@
 """Labelled hourly count series for the detection benchmark: seeded, reproducible, pure (stdlib only).
 
-Each KPI counts events per hour, starting on a Monday 00:00 UTC: `WARMUP_WEEKS` weeks of baseline, then
-`SCORED_WEEKS` weeks that are scored. Its expected rate at hour `h` is
+Each KPI counts events per hour from a Monday 00:00 UTC (`START`, with a day of lead-in before it):
+`WARMUP_WEEKS` weeks of baseline, then `SCORED_WEEKS` weeks that are scored. Its expected rate at hour `h` is
 
     rate(h) = peak * shape(hour of day) * (weekend_share on Saturday and Sunday) * (1 + trend)^(weeks)
 
@@ -32,6 +32,8 @@ from enum import StrEnum
 HOUR = timedelta(hours=1)
 WEEK = timedelta(weeks=1)
 START = datetime(2026, 8, 3, tzinfo=UTC)  #: a Monday
+#: Values start this long before START, so the first warm-up slots' neighbours (seasonal noise) have data.
+LEAD = timedelta(days=1)
 WARMUP_WEEKS = 8
 SCORED_WEEKS = 4
 PEAK_RANGE = (30.0, 400.0)  #: expected events per hour at the daily peak, before trend and weekends
@@ -109,11 +111,11 @@ class Anomaly:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Series:
     profile: Profile
-    values: tuple[int, ...]  #: one per hour from START
+    values: tuple[int, ...]  #: one per hour from START - LEAD
     anomalies: tuple[Anomaly, ...]
 
     def points(self) -> Iterator[tuple[datetime, int]]:
-        return ((START + index * HOUR, value) for index, value in enumerate(self.values))
+        return ((START - LEAD + index * HOUR, value) for index, value in enumerate(self.values))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -239,10 +241,10 @@ def _values(rng: random.Random, profile: Profile, anomalies: tuple[Anomaly, ...]
     for anomaly in anomalies:
         for offset in range(anomaly.hours):
             factors[anomaly.start + offset * HOUR] = anomaly.factor
-    hours = (WARMUP_WEEKS + SCORED_WEEKS) * WEEK // HOUR
+    hours = (LEAD + (WARMUP_WEEKS + SCORED_WEEKS) * WEEK) // HOUR
     values = []
     for index in range(hours):
-        at = START + index * HOUR
+        at = START - LEAD + index * HOUR
         mean = profile.rate(at) * factors.get(at, 1.0)
         if profile.shape_k and mean > 0:
             mean = rng.gammavariate(profile.shape_k, mean / profile.shape_k)

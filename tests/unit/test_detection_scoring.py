@@ -163,8 +163,11 @@ def test_some_kpis_have_no_labelled_anomaly_and_outages_fall_in_business_hours()
 
 def test_series_cover_the_warm_up_and_scored_weeks_hour_by_hour_with_peaks_within_range() -> None:
     dataset = _series.generate(seed=3, kpis=6)
-    hours = (_series.WARMUP_WEEKS + _series.SCORED_WEEKS) * 7 * 24
+    hours = 24 + (_series.WARMUP_WEEKS + _series.SCORED_WEEKS) * 7 * 24
     assert all(len(s.values) == hours for s in dataset.series)
+    first_hour = next(dataset.series[0].points())[0]
+    # the seasonal warm-up reaches 8 weeks and 3 neighbouring slots before the first scored slot's window
+    assert first_hour <= dataset.scored_from - HOUR - 8 * WEEK - 3 * HOUR
     peaks = sorted(s.profile.peak for s in dataset.series)
     assert peaks[0] == pytest.approx(30)
     assert peaks[-1] == pytest.approx(400)
