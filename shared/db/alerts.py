@@ -26,11 +26,14 @@ from shared.domain.alerting import OpenAlert, Streak
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AlertValues:
-    """The values an alert shows: the latest current value, baseline and deviation."""
+    """The values an alert shows: the latest current value, baseline and deviation, and the band."""
 
     current: float | None = None
     baseline: float | None = None
     deviation_percent: float | None = None
+    expected: float | None = None
+    lower: float | None = None
+    upper: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -218,6 +221,9 @@ def _value_columns(values: AlertValues) -> dict[str, float | None]:
         "current_value": values.current,
         "baseline_value": values.baseline,
         "deviation_percent": values.deviation_percent,
+        "expected_value": values.expected,
+        "lower_value": values.lower,
+        "upper_value": values.upper,
     }
 
 

@@ -1,4 +1,5 @@
-"""KPI history: one row per (execution, metric), and the values a history baseline is built from."""
+"""KPI history: one row per (execution, metric), and the values history and seasonal baselines are built
+from."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Select, bindparam, insert, or_, select
+from sqlalchemy import Connection, Select, bindparam, false, insert, or_, select
 
 from shared.db.tables import historical_data
+from shared.domain.seasonal import Sample
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -20,6 +22,9 @@ class HistoryRow:
     baseline_value: float | None
     deviation_percent: float | None
     breach: bool
+    expected: float | None = None
+    lower: float | None = None
+    upper: float | None = None
 
 
 _INSERT = insert(historical_data)
@@ -53,6 +58,9 @@ def record(
                 "baseline_value": row.baseline_value,
                 "deviation_percent": row.deviation_percent,
                 "breach": row.breach,
+                "expected": row.expected,
+                "lower": row.lower,
+                "upper": row.upper,
                 "recorded_at": now,
             }
             for row in rows
@@ -92,4 +100,35 @@ def values_near(
     samples: dict[str, list[float]] = {}
     for (key, _target), (_distance, value) in sorted(best.items(), key=lambda item: item[0][1], reverse=True):
         samples.setdefault(key, []).append(value)
+    return samples
+
+
+@functools.cache
+def _within(ranges: int) -> Select[tuple[str, datetime, float]]:
+    """Non-breaching history rows of one KPI whose window ended inside any of `ranges` time ranges."""
+    windows = [
+        historical_data.c.window_end.between(bindparam(f"p_from{i}"), bindparam(f"p_to{i}"))
+        for i in range(ranges)
+    ]
+    return select(historical_data.c.metric_key, historical_data.c.window_end, historical_data.c.value).where(
+        historical_data.c.kpi_id == bindparam("p_kpi"), historical_data.c.breach == false(), or_(*windows)
+    )
+
+
+def samples_within(
+    connection: Connection, *, kpi_id: int, ranges: Sequence[tuple[datetime, datetime]]
+) -> dict[str, list[Sample]]:
+    """For each metric key of the KPI, its non-breaching values whose window ended inside `ranges` (the
+    same slot and its neighbours in earlier weeks: what a seasonal baseline reads), each instant once."""
+    if not ranges:
+        return {}
+    params: dict[str, object] = {"p_kpi": kpi_id}
+    for i, (start, end) in enumerate(ranges):
+        params[f"p_from{i}"], params[f"p_to{i}"] = start, end
+    seen: dict[tuple[str, datetime], float] = {}
+    for row in connection.execute(_within(len(ranges)), params):
+        seen.setdefault((row.metric_key, row.window_end), row.value)
+    samples: dict[str, list[Sample]] = {}
+    for (key, at), value in seen.items():
+        samples.setdefault(key, []).append(Sample(at=at, value=value))
     return samples

@@ -5,7 +5,8 @@ A value breaches when any one of these holds:
 1. **Deviation** (only with a baseline): the change `current - baseline` counts when its absolute size is
    at least the rule's `noise_floor` and its sign is allowed by the rule's `direction`; a counting change
    breaches when its deviation is undefined (a zero baseline and a non-zero current) or strictly greater in
-   absolute value than `deviation_percent`.
+   absolute value than `deviation_percent`. With a seasonal band (`shared.domain.seasonal`) instead: a value
+   strictly outside `[lower, upper]` on a side `direction` allows breaches.
 2. **Minimum**: `current < minimum_threshold`.
 3. **Threshold**: `current <operator> threshold.value` (`eq` within a tolerance of 1e-9).
 
@@ -24,6 +25,7 @@ from datetime import datetime, timedelta
 
 from shared.domain.kpi import Aggregate, Direction, Rule, Threshold, ThresholdOperator
 from shared.domain.observation import Observation
+from shared.domain.seasonal import Band
 
 NOT_FINITE = "value is not a finite number"
 NO_BASELINE = "no baseline yet"
@@ -55,6 +57,20 @@ class Evaluation:
     deviation_percent: float | None
     breach: bool
     reasons: tuple[str, ...]
+    #: the seasonal band the value was judged against (None for other baselines)
+    band: Band | None = None
+
+    @property
+    def expected(self) -> float | None:
+        return None if self.band is None else self.band.expected
+
+    @property
+    def lower(self) -> float | None:
+        return None if self.band is None else self.band.lower
+
+    @property
+    def upper(self) -> float | None:
+        return None if self.band is None else self.band.upper
 
 
 def deviation_percent(current: float, baseline: float) -> float | None:
@@ -89,9 +105,14 @@ def baseline_slots(slot: datetime, weeks_back: int) -> list[datetime]:
     return [slot - weeks * _WEEK for weeks in range(1, weeks_back + 1)]
 
 
-def evaluate(observation: Observation, rule: Rule, *, baseline: float | None) -> Evaluation:
+def evaluate(
+    observation: Observation, rule: Rule, *, baseline: float | None, band: Band | None = None
+) -> Evaluation:
     """Judge `observation` by `rule` against `baseline` (the source's or the history aggregate; None when
-    there is none yet). A breach is a return value, never an exception."""
+    there is none yet), or against a seasonal `band` (whose expected value is then the baseline). A breach
+    is a return value, never an exception."""
+    if band is not None:
+        baseline = band.expected
     if baseline is not None and not math.isfinite(baseline):
         baseline = None  # an unusable baseline is no baseline: the other rules still apply
     current = observation.current
@@ -103,9 +124,10 @@ def evaluate(observation: Observation, rule: Rule, *, baseline: float | None) ->
             deviation_percent=None,
             breach=False,
             reasons=(NOT_FINITE,),
+            band=band,
         )
     found = (
-        None if baseline is None else _deviation_reason(current, baseline, rule),
+        _deviation_reason(current, baseline, rule, band),
         _minimum_reason(current, rule.minimum_threshold),
         _threshold_reason(current, rule.threshold),
     )
@@ -117,10 +139,15 @@ def evaluate(observation: Observation, rule: Rule, *, baseline: float | None) ->
         deviation_percent=None if baseline is None else deviation_percent(current, baseline),
         breach=bool(breaches),
         reasons=breaches if baseline is not None else (*breaches, NO_BASELINE),
+        band=band,
     )
 
 
-def _deviation_reason(current: float, baseline: float, rule: Rule) -> str | None:
+def _deviation_reason(current: float, baseline: float | None, rule: Rule, band: Band | None) -> str | None:
+    if baseline is None:
+        return None
+    if band is not None:
+        return _band_reason(current, band, rule.direction)
     change = current - baseline
     if abs(change) < rule.noise_floor or not _direction_allows(rule.direction, change):
         return None
@@ -133,6 +160,26 @@ def _deviation_reason(current: float, baseline: float, rule: Rule) -> str | None
     if abs(deviation) <= rule.deviation_percent:
         return None
     return f"{way} {abs(deviation):.1f}% from {_number(baseline)} (limit {_number(rule.deviation_percent)}%)"
+
+
+def _band_reason(current: float, band: Band, direction: Direction) -> str | None:
+    if band.lower <= current <= band.upper:
+        return None
+    change = current - band.expected
+    if not _direction_allows(direction, change):
+        return None
+    side = "above" if current > band.upper else "below"
+    deviation = deviation_percent(current, band.expected)
+    how_far = "" if deviation is None else f" ({deviation:+.1f}% from expected {_number(band.expected)})"
+    return (
+        f"{_number(current)} is {side} the expected band {_number(_round(band.lower))} to "
+        f"{_number(_round(band.upper))}{how_far}"
+    )
+
+
+def _round(value: float) -> float:
+    """A band edge for reading: four significant digits are plenty."""
+    return float(f"{value:.4g}")
 
 
 def _direction_allows(direction: Direction, change: float) -> bool:

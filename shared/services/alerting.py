@@ -140,11 +140,15 @@ class AlertRecorder:
                 current=finite_or_none(e.current),
                 baseline=e.baseline,
                 deviation_percent=finite_or_none(e.deviation_percent),
+                expected=e.expected,
+                lower=e.lower,
+                upper=e.upper,
             )
             details = {
                 "current": e.current,
                 "baseline": e.baseline,
                 "deviation_percent": e.deviation_percent,
+                **_band_details(e),
                 "reasons": list(e.reasons),
                 "window_start": start,
                 "window_end": end,
@@ -260,6 +264,19 @@ class AlertRecorder:
             metric_key=key,
         )
         return Transitioned(alert_id=alert_id, metric_key=key, transition=transition, event=event)
+
+
+def _band_details(evaluation: Evaluation) -> dict[str, Any]:
+    """The seasonal band of an evaluation for its event (what a notice says was expected, and from when)."""
+    band = evaluation.band
+    if band is None:
+        return {}
+    return {
+        "expected": band.expected,
+        "lower": band.lower,
+        "upper": band.upper,
+        "baseline_weeks": [f"{at:%Y-%m-%d}" for at in band.weeks],
+    }
 
 
 _EVENT_TYPES = {

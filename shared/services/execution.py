@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -31,7 +30,8 @@ from shared.db.alerts import EventRef
 from shared.db.executions import Claim
 from shared.db.kpis import count_outcome, load_kpi
 from shared.db.types import finite_or_none
-from shared.domain.evaluation import Evaluation, aggregate, baseline_slots, evaluate
+from shared.domain.baseline import BaselineData, history_targets, judge, seasonal_plan
+from shared.domain.evaluation import Evaluation
 from shared.domain.execution import ExecutionStatus
 from shared.domain.kpi import BaselineMode, Kpi
 from shared.domain.observation import Observation
@@ -55,12 +55,12 @@ class RunResult:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Started:
-    """A claimed execution holding a concurrency slot, with the history samples of its baseline."""
+    """A claimed execution holding a concurrency slot, with the earlier values of its baseline."""
 
     kpi: Kpi
     claimed: Claim
     slot_no: int
-    samples: dict[str, list[float]]
+    baseline: BaselineData
 
 
 @dataclass(kw_only=True, slots=True)
@@ -90,6 +90,9 @@ class ExecutionReport:
                     "current": e.current,
                     "baseline": e.baseline,
                     "deviation_percent": e.deviation_percent,
+                    "expected": e.expected,
+                    "lower": e.lower,
+                    "upper": e.upper,
                     "breach": e.breach,
                 }
                 for e in self.evaluations
@@ -160,8 +163,8 @@ class Executor:
                 report.status, report.deferred = "deferred", True
                 log.info("execution %s deferred: every slot of source %s is busy", execution_id, kpi.source)
                 return None
-            samples = self._history_samples(connection, kpi, claimed.slot)
-        return _Started(kpi=kpi, claimed=claimed, slot_no=slot_no, samples=samples)
+            baseline = read_baseline(connection, kpi, claimed.slot)
+        return _Started(kpi=kpi, claimed=claimed, slot_no=slot_no, baseline=baseline)
 
     def _why_not_claimed(self, connection: Connection, execution_id: uuid.UUID) -> str:
         current = executions.state(connection, execution_id)
@@ -197,22 +200,12 @@ class Executor:
         )
         report.status, report.error = ExecutionStatus.FAILED.value, "skipped: KPI inactive"
 
-    def _history_samples(self, connection: Connection, kpi: Kpi, slot: datetime) -> dict[str, list[float]]:
-        """The values of the same window 1..weeks_back weeks earlier (on the KPI's wall clock for cron)."""
-        if kpi.rule.baseline.mode is not BaselineMode.HISTORY:
-            return {}
-        local_slot = slot.astimezone(ZoneInfo(kpi.schedule.timezone)) if kpi.schedule.cron else slot
-        targets = [
-            target.astimezone(UTC) for target in baseline_slots(local_slot, kpi.rule.baseline.weeks_back)
-        ]
-        return history.values_near(connection, kpi_id=kpi.id, targets=targets, tolerance=_tolerance(kpi))
-
     def _run_and_record(self, connection: Connection, started: _Started, report: ExecutionReport) -> None:
         began = time.monotonic()
         recorded = False
         try:
             result = self._run(started.kpi, started.claimed)
-            evaluations = self._evaluate(started, result)
+            evaluations = judge(started.kpi, result.observations, started.baseline)
             duration_ms = int((time.monotonic() - began) * 1000)
             recorded = self._record(connection, started, result, evaluations, duration_ms, report)
         finally:
@@ -232,20 +225,6 @@ class Executor:
         except (SourceQueryError, SourceUnavailable, MonitoringGridError) as error:
             return RunResult(status=ExecutionStatus.FAILED, error=f"{type(error).__name__}: {error}")
         return RunResult(status=ExecutionStatus.SUCCEEDED, observations=tuple(observations))
-
-    def _evaluate(self, started: _Started, result: RunResult) -> list[Evaluation]:
-        rule = started.kpi.rule
-        from_source = rule.baseline.mode is BaselineMode.SOURCE
-        return [
-            evaluate(
-                o,
-                rule,
-                baseline=o.source_baseline
-                if from_source
-                else aggregate(started.samples.get(o.key, []), rule.baseline.aggregate),
-            )
-            for o in result.observations
-        ]
 
     def _record(
         self,
@@ -292,6 +271,20 @@ class Executor:
         return True
 
 
+def read_baseline(connection: Connection, kpi: Kpi, slot: datetime) -> BaselineData:
+    """The earlier values the KPI's baseline needs for `slot`, from our own history (none for `source`)."""
+    mode = kpi.rule.baseline.mode
+    if mode is BaselineMode.HISTORY:
+        targets = history_targets(kpi, slot)
+        near = history.values_near(connection, kpi_id=kpi.id, targets=targets, tolerance=_tolerance(kpi))
+        return BaselineData(history=near)
+    if mode is BaselineMode.SEASONAL:
+        plan = seasonal_plan(kpi, slot)
+        samples = history.samples_within(connection, kpi_id=kpi.id, ranges=plan.ranges)
+        return BaselineData(seasonal=samples, plan=plan)
+    return BaselineData()
+
+
 def _tolerance(kpi: Kpi) -> timedelta:
     """How far from the exact instant N weeks back a history sample may lie: half a period."""
     if kpi.schedule.frequency_minutes:
@@ -309,6 +302,9 @@ def _store_history(
             baseline_value=e.baseline,
             deviation_percent=finite_or_none(e.deviation_percent),
             breach=e.breach,
+            expected=e.expected,
+            lower=e.lower,
+            upper=e.upper,
         )
         for e in evaluations
         if math.isfinite(e.current)

@@ -66,6 +66,9 @@ def test_kpi_run_prints_the_execution_its_metrics_and_the_alert_it_opened(
             "current": 10.0,
             "baseline": 100.0,
             "deviation_percent": -90.0,
+            "expected": None,
+            "lower": None,
+            "upper": None,
             "breach": True,
         }
     ]

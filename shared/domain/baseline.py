@@ -1,0 +1,115 @@
+"""Baselines of one execution: which earlier values a KPI's rule needs, and judging observations with them.
+
+The executor, `mgrid kpi run --dry-run` and `mgrid kpi backtest` all judge through `judge`; they differ only
+in where the earlier values come from (the monitoring database, or a replay held in memory). Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from shared.domain.evaluation import Evaluation, aggregate, baseline_slots, evaluate
+from shared.domain.kpi import BaselineMode, Kpi, Schedule
+from shared.domain.observation import Observation
+from shared.domain.schedule import latest_slot_at_or_before, next_slot_after
+from shared.domain.seasonal import NEIGHBOURS, Sample, SeasonalRule, earlier_slots, seasonal_band
+
+#: The neighbouring slots read for the noise estimate reach at most this far either side.
+_MAX_SPAN = timedelta(days=3)
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SeasonalPlan:
+    """Where a seasonal baseline reads: the scheduled slot it stands for, its clock, and the time ranges
+    (one per earlier week) holding that slot and its neighbours."""
+
+    anchor: datetime
+    zone: tzinfo
+    ranges: tuple[tuple[datetime, datetime], ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BaselineData:
+    """The earlier values one execution's baselines are built from, per metric key."""
+
+    history: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    seasonal: Mapping[str, Sequence[Sample]] = field(default_factory=dict)
+    plan: SeasonalPlan | None = None
+
+
+def zone_of(schedule: Schedule) -> tzinfo:
+    """The clock a KPI's weeks are counted on: its cron time zone, UTC for frequency schedules."""
+    return ZoneInfo(schedule.timezone) if schedule.cron else UTC
+
+
+def seasonal_plan(kpi: Kpi, slot: datetime) -> SeasonalPlan:
+    """The ranges a seasonal baseline of `slot` reads. A slot between scheduled slots (a manual run) stands
+    for the nearest scheduled slot."""
+    anchor = nearest_slot(kpi.schedule, slot)
+    zone = zone_of(kpi.schedule)
+    span = min(NEIGHBOURS * (next_slot_after(kpi.schedule, anchor) - anchor), _MAX_SPAN)
+    weeks = earlier_slots(anchor, zone, kpi.rule.baseline.weeks_back)
+    return SeasonalPlan(anchor=anchor, zone=zone, ranges=tuple((at - span, at + span) for at in weeks))
+
+
+def history_targets(kpi: Kpi, slot: datetime) -> list[datetime]:
+    """The instants a history baseline of `slot` reads: the same slot 1..weeks_back weeks earlier (on the
+    KPI's wall clock for cron schedules), in UTC."""
+    local = slot.astimezone(zone_of(kpi.schedule))
+    return [at.astimezone(UTC) for at in baseline_slots(local, kpi.rule.baseline.weeks_back)]
+
+
+def nearest_slot(schedule: Schedule, moment: datetime) -> datetime:
+    """The scheduled slot nearest `moment` (`moment` itself when it is one; the earlier on a tie)."""
+    following = next_slot_after(schedule, moment - _TICK)
+    if following == moment:
+        return moment
+    preceding = _preceding_slot(schedule, moment)
+    if preceding is None or following - moment < moment - preceding:
+        return following
+    return preceding
+
+
+def judge(kpi: Kpi, observations: Sequence[Observation], data: BaselineData) -> list[Evaluation]:
+    """Evaluate each observation by the KPI's rule against the baseline its mode calls for."""
+    rule = kpi.rule
+    mode = rule.baseline.mode
+    if mode is BaselineMode.SOURCE:
+        return [evaluate(o, rule, baseline=o.source_baseline) for o in observations]
+    if mode is BaselineMode.HISTORY:
+        return [
+            evaluate(o, rule, baseline=aggregate(list(data.history.get(o.key, ())), rule.baseline.aggregate))
+            for o in observations
+        ]
+    seasonal = SeasonalRule(
+        weeks_back=rule.baseline.weeks_back,
+        tolerance=rule.baseline.tolerance,
+        deviation_percent=rule.deviation_percent,
+        noise_floor=rule.noise_floor,
+    )
+    plan = data.plan
+    return [
+        evaluate(
+            o,
+            rule,
+            baseline=None,
+            band=None
+            if plan is None
+            else seasonal_band(plan.anchor, data.seasonal.get(o.key, ()), zone=plan.zone, rule=seasonal),
+        )
+        for o in observations
+    ]
+
+
+def _preceding_slot(schedule: Schedule, moment: datetime) -> datetime | None:
+    """The last slot before `moment`; for cron schedules found within the day before (manual runs only)."""
+    if schedule.cron is None:
+        return latest_slot_at_or_before(schedule, moment)
+    preceding, candidate = None, next_slot_after(schedule, moment - timedelta(days=1))
+    while candidate < moment:
+        preceding, candidate = candidate, next_slot_after(schedule, candidate)
+    return preceding
