@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from benchmarks import _series
+from benchmarks._detection_misses import Evaluations, missed_lines
 from benchmarks._detection_setup import DEVIATION_PERCENT, RuleSpec
 from benchmarks._scoring import BUCKETS, Episode, Score
 from benchmarks._series import HOUR, WEEK, Anomaly, Dataset
@@ -25,6 +26,8 @@ class RuleResult:
     score: Score
     seconds: float  #: wall time of its backtests
     recall_by_kind: dict[str, tuple[int, int]]
+    missed: tuple[Anomaly, ...]
+    evaluations: Evaluations
 
 
 def targets(seasonal: Score, original: Score) -> list[tuple[str, str, bool]]:
@@ -210,6 +213,15 @@ def section(
         " KPI):",
         "",
         *diagnosis_lines(results, dataset),
+        "",
+        "Missed anomalies (the value, expected value and band at the anomaly's largest hour):",
+        "",
+        *(
+            line
+            for r in results
+            if r.spec.name.startswith("seasonal")
+            for line in [*missed_lines(f"**{r.spec.title}**", r.missed, r.evaluations, dataset), ""]
+        ),
         END,
     ]
     return "\n".join(lines) + "\n"

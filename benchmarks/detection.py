@@ -41,6 +41,7 @@ from sqlalchemy import create_engine
 
 from benchmarks import _detection_report as report
 from benchmarks._databases import Scratch
+from benchmarks._detection_misses import evaluations_of, missed
 from benchmarks._detection_setup import SOURCE, RuleSpec, definitions, load_source, rules, write_definitions
 from benchmarks._scoring import Episode, episodes_of, overlaps, score
 from benchmarks._series import SCORED_WEEKS, Dataset, generate
@@ -180,7 +181,8 @@ def results(
     scored = []
     for spec in specs:
         mine = [b for b in backtests if b.task.rule == spec.name]
-        episodes = [e for b in mine for e in episodes_of(b.task.kpi, json.loads(b.stdout))]
+        documents = {b.task.kpi: json.loads(b.stdout) for b in mine}
+        episodes = [e for kpi, document in documents.items() for e in episodes_of(kpi, document)]
         found = score(
             episodes, dataset.labelled, kpis=len(dataset.series), weeks=SCORED_WEEKS, to=dataset.scored_to
         )
@@ -190,6 +192,8 @@ def results(
                 score=found,
                 seconds=sum(b.seconds for b in mine),
                 recall_by_kind=recall_by_kind(episodes, dataset),
+                missed=tuple(missed(episodes, dataset)),
+                evaluations={kpi: evaluations_of(document) for kpi, document in documents.items()},
             )
         )
     return scored
