@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from benchmarks import _series, detection
+from benchmarks._detection_misses import missed, missed_lines
+from benchmarks._detection_report import targets
 from benchmarks._detection_setup import definitions, rules
-from benchmarks._scoring import Episode, bucket, episodes_of, f1, overlaps, score
+from benchmarks._scoring import Episode, Score, bucket, episodes_of, f1, overlaps, score
 from benchmarks._series import HOUR, WEEK, Anomaly, Kind
 
 T0 = datetime(2026, 10, 5, 10, tzinfo=UTC)
@@ -207,3 +209,39 @@ def test_every_kpi_is_defined_once_per_rule_with_the_same_query_and_window() -> 
 def test_the_benchmark_command_parses_its_options_without_a_database() -> None:
     args = detection.parse_args(["--seed", "4", "--tolerance", "3", "4.5"])
     assert (args.seed, args.tolerance, args.kpis) == (4, [3.0, 4.5], 50)
+
+
+# ------------------------------------------------------------------------------------------- report
+
+
+def _score(*, episodes: int, true: int, anomalies: int, detected: int) -> Score:
+    return Score(
+        episodes=episodes,
+        true_positives=true,
+        anomalies=anomalies,
+        detected=detected,
+        kpi_weeks=100,
+        by_bucket={},
+        alerting_share=0.0,
+        false_alerts=(),
+    )
+
+
+def test_the_targets_compare_the_seasonal_rule_with_the_original() -> None:
+    original = _score(episodes=120, true=90, anomalies=100, detected=90)
+    passing = _score(episodes=95, true=92, anomalies=100, detected=92)
+    assert [met for _target, _measured, met in targets(passing, original)] == [True, True, True, True]
+    failing = _score(episodes=110, true=85, anomalies=100, detected=85)  # F1 0.81, 0.25/KPI-week, 25 > 30 / 3
+    assert [met for _target, _measured, met in targets(failing, original)] == [False, False, False, False]
+
+
+def test_missed_anomalies_are_listed_largest_first_with_the_band_at_their_largest_hour() -> None:
+    dataset = _series.generate(seed=2, kpis=3)
+    misses = missed([], dataset)
+    assert len(misses) == len(dataset.labelled)
+    assert [a.peak_sd for a in misses] == sorted((a.peak_sd for a in misses), reverse=True)
+    first = misses[0]
+    largest = first.start + (first.sizes_sd.index(first.peak_sd) + 1) * HOUR
+    item = {"current": 3, "expected": 40.0, "lower": 20.5, "upper": 70.25}
+    lines = missed_lines("seasonal", misses, {first.kpi: {largest: item}}, dataset)
+    assert "| 3.0 | 40.0 | 20.5..70.2 |" in lines[4]
