@@ -65,3 +65,39 @@ class KpiNotFound(PermanentError, LookupError):
     def __init__(self, reference: str) -> None:
         self.reference = reference
         super().__init__(f"no KPI with id or indicator {reference!r}")
+
+
+class KpiInactive(PermanentError):
+    """A plain manual run of an inactive KPI: it would be skipped, so it is refused up front."""
+
+    def __init__(self, indicator: str) -> None:
+        self.indicator = indicator
+        super().__init__(f"KPI {indicator} is inactive: activate it, or use --dry-run")
+
+
+class KpiNotReplayable(PermanentError, ValueError):
+    """A KPI whose past windows cannot be re-run (`mgrid kpi backtest` / `backfill`), with why."""
+
+    def __init__(self, indicator: str, reason: str) -> None:
+        self.indicator = indicator
+        self.reason = reason
+        super().__init__(f"KPI {indicator} cannot be replayed: {reason}")
+
+
+class InvalidRange(PermanentError, ValueError):
+    """A time range (or number of weeks) an operator asked for that cannot be used, with why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ReplayStopped(PermanentError):
+    """A backtest or backfill stopped at a slot whose query failed; what was done before it stays done."""
+
+    def __init__(self, indicator: str, slot: str, error: str, *, done: int) -> None:
+        self.indicator = indicator
+        self.slot = slot
+        self.error = error
+        self.done = done
+        super().__init__(f"KPI {indicator} stopped at slot {slot} after {done} slots: {error}")

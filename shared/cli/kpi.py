@@ -11,7 +11,9 @@ from pathlib import Path
 from shared import runtime
 from shared.cli.common import Groups, emit, table, with_json
 from shared.definitions import Format, render_document
+from shared.errors import InvalidRange
 from shared.services import definitions
+from shared.services.backtest import BATCH_SLOTS, Backtester
 from shared.services.manual_run import run_now
 from shared.settings import get_settings
 
@@ -31,6 +33,13 @@ def register(groups: Groups) -> None:
     run = kpi.add_parser("run", help="run a KPI now, through the executor's path; print the outcome as JSON")
     run.add_argument("kpi", help="the KPI's id or indicator")
     with_json(run, _run)
+    backtest = kpi.add_parser(
+        "backtest", help="replay a KPI over a past range (re-running its query), writing nothing; print JSON"
+    )
+    backtest.add_argument("kpi", help="the KPI's id or indicator")
+    backtest.add_argument("--from", dest="start", required=True, type=instant, help="ISO 8601; naive = UTC")
+    backtest.add_argument("--to", dest="end", required=True, type=instant, help="ISO 8601; naive = UTC")
+    with_json(backtest, _backtest)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -62,6 +71,33 @@ def _list(args: argparse.Namespace) -> int:
     rows = definitions.list_kpis(runtime.monitoring_engine())
     emit(args, rows, table(rows) if rows else "no KPIs")
     return 0
+
+
+def instant(value: str) -> datetime:
+    """An ISO 8601 instant from the command line; one without a time zone is read as UTC."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    """Always prints JSON; `--json` is accepted and changes nothing. Progress goes to stderr."""
+    backtester = Backtester(runtime.monitoring_engine(), runtime.source_runner(), get_settings())
+    try:
+        result = backtester.run(args.kpi, start=args.start, end=args.end, progress=_progress)
+    except InvalidRange as error:
+        print(f"mgrid: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_dict()))
+    return 0
+
+
+def _progress(indicator: str, done: int, total: int) -> None:
+    """A line per batch on stderr, for ranges longer than one batch."""
+    if total > BATCH_SLOTS:
+        print(f"backtest {indicator}: {done}/{total} slots", file=sys.stderr, flush=True)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from."""
 from __future__ import annotations
 
 import functools
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +13,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Select, bindparam, false, insert, or_, select
 
 from shared.db.tables import historical_data
+from shared.db.types import finite_or_none
+from shared.domain.baseline import nearest_values, samples_of
+from shared.domain.evaluation import Evaluation
 from shared.domain.seasonal import Sample
 
 
@@ -90,17 +94,8 @@ def values_near(
     params: dict[str, object] = {"p_kpi": kpi_id}
     for i, target in enumerate(targets):
         params[f"p_low{i}"], params[f"p_high{i}"] = target - tolerance, target + tolerance
-    best: dict[tuple[str, datetime], tuple[timedelta, float]] = {}
-    for row in connection.execute(_near(len(targets)), params):
-        target = min(targets, key=lambda t: abs(row.window_end - t))
-        distance = abs(row.window_end - target)
-        current = best.get((row.metric_key, target))
-        if current is None or distance < current[0]:
-            best[(row.metric_key, target)] = (distance, row.value)
-    samples: dict[str, list[float]] = {}
-    for (key, _target), (_distance, value) in sorted(best.items(), key=lambda item: item[0][1], reverse=True):
-        samples.setdefault(key, []).append(value)
-    return samples
+    rows = connection.execute(_near(len(targets)), params)
+    return nearest_values(((r.metric_key, r.window_end, r.value) for r in rows), targets, tolerance)
 
 
 @functools.cache
@@ -125,10 +120,23 @@ def samples_within(
     params: dict[str, object] = {"p_kpi": kpi_id}
     for i, (start, end) in enumerate(ranges):
         params[f"p_from{i}"], params[f"p_to{i}"] = start, end
-    seen: dict[tuple[str, datetime], float] = {}
-    for row in connection.execute(_within(len(ranges)), params):
-        seen.setdefault((row.metric_key, row.window_end), row.value)
-    samples: dict[str, list[Sample]] = {}
-    for (key, at), value in seen.items():
-        samples.setdefault(key, []).append(Sample(at=at, value=value))
-    return samples
+    rows = connection.execute(_within(len(ranges)), params)
+    return samples_of((r.metric_key, r.window_end, r.value) for r in rows)
+
+
+def rows_of(evaluations: Sequence[Evaluation]) -> list[HistoryRow]:
+    """The history rows of one execution's evaluations: every finite value, with its verdict and band."""
+    return [
+        HistoryRow(
+            metric_key=e.key,
+            value=e.current,
+            baseline_value=e.baseline,
+            deviation_percent=finite_or_none(e.deviation_percent),
+            breach=e.breach,
+            expected=e.expected,
+            lower=e.lower,
+            upper=e.upper,
+        )
+        for e in evaluations
+        if math.isfinite(e.current)
+    ]

@@ -6,7 +6,7 @@ in where the earlier values come from (the monitoring database, or a replay held
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -20,6 +20,13 @@ from shared.domain.seasonal import NEIGHBOURS, Sample, SeasonalRule, earlier_slo
 #: The neighbouring slots read for the noise estimate reach at most this far either side.
 _MAX_SPAN = timedelta(days=3)
 _TICK = timedelta(microseconds=1)
+
+#: One stored value as a baseline reads it: metric key, the end of its window (its slot), value.
+Recorded = tuple[str, datetime, float]
+#: Reads the history-mode samples: (targets, tolerance) -> values per key, newest target first.
+NearReader = Callable[[Sequence[datetime], timedelta], dict[str, list[float]]]
+#: Reads the seasonal-mode samples: time ranges -> non-breaching samples per key.
+WithinReader = Callable[[Sequence[tuple[datetime, datetime]]], dict[str, list[Sample]]]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -61,6 +68,65 @@ def history_targets(kpi: Kpi, slot: datetime) -> list[datetime]:
     KPI's wall clock for cron schedules), in UTC."""
     local = slot.astimezone(zone_of(kpi.schedule))
     return [at.astimezone(UTC) for at in baseline_slots(local, kpi.rule.baseline.weeks_back)]
+
+
+def history_tolerance(kpi: Kpi) -> timedelta:
+    """How far from the exact instant N weeks back a history sample may lie: half a period (at most 12 h),
+    five minutes for cron schedules."""
+    if kpi.schedule.frequency_minutes:
+        return timedelta(minutes=min(kpi.schedule.frequency_minutes / 2, 720))
+    return timedelta(minutes=5)
+
+
+def baseline_data(kpi: Kpi, slot: datetime, *, near: NearReader, within: WithinReader) -> BaselineData:
+    """The earlier values the KPI's baseline needs for `slot`, read through `near` / `within` (the monitoring
+    database, or a replay held in memory); none for `source`."""
+    mode = kpi.rule.baseline.mode
+    if mode is BaselineMode.HISTORY:
+        return BaselineData(history=near(history_targets(kpi, slot), history_tolerance(kpi)))
+    if mode is BaselineMode.SEASONAL:
+        plan = seasonal_plan(kpi, slot)
+        return BaselineData(seasonal=within(plan.ranges), plan=plan)
+    return BaselineData()
+
+
+def earliest_needed(kpi: Kpi, slot: datetime) -> datetime | None:
+    """The earliest window end the baseline of `slot` reads (None for `source`): where a replay starts."""
+    mode = kpi.rule.baseline.mode
+    if mode is BaselineMode.HISTORY:
+        return min(history_targets(kpi, slot)) - history_tolerance(kpi)
+    if mode is BaselineMode.SEASONAL:
+        return min(start for start, _end in seasonal_plan(kpi, slot).ranges)
+    return None
+
+
+def nearest_values(
+    rows: Iterable[Recorded], targets: Sequence[datetime], tolerance: timedelta
+) -> dict[str, list[float]]:
+    """For each key, the value whose window ended closest to each target (within `tolerance`), one per
+    target at most, newest target first: the samples of a history baseline."""
+    best: dict[tuple[str, datetime], tuple[timedelta, float]] = {}
+    for key, at, value in rows:
+        target = min(targets, key=lambda t: abs(at - t))
+        distance = abs(at - target)
+        current = best.get((key, target))
+        if distance <= tolerance and (current is None or distance < current[0]):
+            best[(key, target)] = (distance, value)
+    samples: dict[str, list[float]] = {}
+    for (key, _target), (_distance, value) in sorted(best.items(), key=lambda item: item[0][1], reverse=True):
+        samples.setdefault(key, []).append(value)
+    return samples
+
+
+def samples_of(rows: Iterable[Recorded]) -> dict[str, list[Sample]]:
+    """Non-breaching values as seasonal samples per key, each (key, instant) once (the first wins)."""
+    seen: dict[tuple[str, datetime], float] = {}
+    for key, at, value in rows:
+        seen.setdefault((key, at), value)
+    samples: dict[str, list[Sample]] = {}
+    for (key, at), value in seen.items():
+        samples.setdefault(key, []).append(Sample(at=at, value=value))
+    return samples
 
 
 def nearest_slot(schedule: Schedule, moment: datetime) -> datetime:

@@ -14,12 +14,11 @@ statements are built once (see the stores), since building SQLAlchemy expression
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -29,11 +28,10 @@ from shared.db import executions, history, slots
 from shared.db.alerts import EventRef
 from shared.db.executions import Claim
 from shared.db.kpis import count_outcome, load_kpi
-from shared.db.types import finite_or_none
-from shared.domain.baseline import BaselineData, history_targets, judge, seasonal_plan
+from shared.domain.baseline import BaselineData, baseline_data, judge
 from shared.domain.evaluation import Evaluation
 from shared.domain.execution import ExecutionStatus
-from shared.domain.kpi import BaselineMode, Kpi
+from shared.domain.kpi import Kpi
 from shared.domain.observation import Observation
 from shared.domain.schedule import window
 from shared.errors import MonitoringGridError
@@ -273,42 +271,20 @@ class Executor:
 
 def read_baseline(connection: Connection, kpi: Kpi, slot: datetime) -> BaselineData:
     """The earlier values the KPI's baseline needs for `slot`, from our own history (none for `source`)."""
-    mode = kpi.rule.baseline.mode
-    if mode is BaselineMode.HISTORY:
-        targets = history_targets(kpi, slot)
-        near = history.values_near(connection, kpi_id=kpi.id, targets=targets, tolerance=_tolerance(kpi))
-        return BaselineData(history=near)
-    if mode is BaselineMode.SEASONAL:
-        plan = seasonal_plan(kpi, slot)
-        samples = history.samples_within(connection, kpi_id=kpi.id, ranges=plan.ranges)
-        return BaselineData(seasonal=samples, plan=plan)
-    return BaselineData()
-
-
-def _tolerance(kpi: Kpi) -> timedelta:
-    """How far from the exact instant N weeks back a history sample may lie: half a period."""
-    if kpi.schedule.frequency_minutes:
-        return timedelta(minutes=min(kpi.schedule.frequency_minutes / 2, 720))
-    return timedelta(minutes=5)
+    return baseline_data(
+        kpi,
+        slot,
+        near=lambda targets, tolerance: history.values_near(
+            connection, kpi_id=kpi.id, targets=targets, tolerance=tolerance
+        ),
+        within=lambda ranges: history.samples_within(connection, kpi_id=kpi.id, ranges=ranges),
+    )
 
 
 def _store_history(
     connection: Connection, kpi: Kpi, claimed: Claim, evaluations: Sequence[Evaluation], now: datetime
 ) -> None:
-    rows = [
-        history.HistoryRow(
-            metric_key=e.key,
-            value=e.current,
-            baseline_value=e.baseline,
-            deviation_percent=finite_or_none(e.deviation_percent),
-            breach=e.breach,
-            expected=e.expected,
-            lower=e.lower,
-            upper=e.upper,
-        )
-        for e in evaluations
-        if math.isfinite(e.current)
-    ]
+    rows = history.rows_of(evaluations)
     history.record(
         connection,
         kpi_id=kpi.id,
