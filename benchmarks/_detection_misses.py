@@ -1,5 +1,6 @@
-"""Which labelled anomalies a rule missed, with what the rule expected at the anomaly's largest hour: the
-evidence for choosing a tolerance. Pure: it reads the backtests' evaluations."""
+"""The evidence behind a rule's figures: each anomaly it missed and each false alert it raised, with the
+value, the expected value and the band the backtest reported (for a miss, at the anomaly's largest hour).
+Pure: it reads the backtests' evaluations."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from benchmarks._scoring import Episode, overlaps
-from benchmarks._series import HOUR, Anomaly, Dataset
+from benchmarks._series import HOUR, Anomaly, Dataset, Profile
 
 #: kpi -> slot -> one `evaluations` item of its backtest
 Evaluations = Mapping[str, Mapping[datetime, Mapping[str, Any]]]
@@ -27,29 +28,65 @@ def missed(episodes: Sequence[Episode], dataset: Dataset) -> list[Anomaly]:
     return sorted(misses, key=lambda a: a.peak_sd, reverse=True)
 
 
+def describe(profile: Profile) -> str:
+    noise = "NB" if profile.shape_k else "Poisson"
+    return f"{profile.name} ({profile.peak:.0f}/h, {noise}, {profile.trend_per_week * 100:+.1f} %/wk)"
+
+
 def missed_lines(
     title: str, misses: Sequence[Anomaly], evaluations: Evaluations, dataset: Dataset
 ) -> list[str]:
     if not misses:
         return [f"{title}: no labelled anomaly missed."]
-    peaks = {s.profile.name: s.profile.peak for s in dataset.series}
+    profiles = {s.profile.name: s.profile for s in dataset.series}
     lines = [
         f"{title}: {len(misses)} missed" + (f", the {MAX_ROWS} largest:" if len(misses) > MAX_ROWS else ":"),
         "",
-        "| KPI (peak/h) | Kind | Start (UTC) | Hours | Factor | Size sd | Largest hour: value | expected"
-        " | band |",
+        "| KPI (peak, noise, trend) | Kind | Start (UTC) | Hours | Factor | Size sd | Largest hour: value"
+        " | expected | band |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for anomaly in misses[:MAX_ROWS]:
         largest = max(range(anomaly.hours), key=lambda offset: anomaly.sizes_sd[offset])
         item = evaluations.get(anomaly.kpi, {}).get(anomaly.start + (largest + 1) * HOUR, {})
-        band = f"{_n(item.get('lower'))}..{_n(item.get('upper'))}"
         lines.append(
-            f"| {anomaly.kpi} ({peaks[anomaly.kpi]:.0f}) | {anomaly.kind} | {anomaly.start:%a %m-%d %H:%M}"
-            f" | {anomaly.hours} | {anomaly.factor:.2f} | {anomaly.peak_sd:.1f} | {_n(item.get('current'))}"
-            f" | {_n(item.get('expected'))} | {band} |"
+            f"| {describe(profiles[anomaly.kpi])} | {anomaly.kind} | {anomaly.start:%a %m-%d %H:%M}"
+            f" | {anomaly.hours} | {anomaly.factor:.2f} | {anomaly.peak_sd:.1f} | {_values(item)} |"
         )
     return lines
+
+
+def false_alert_lines(
+    title: str, false_alerts: Sequence[Episode], evaluations: Evaluations, dataset: Dataset
+) -> list[str]:
+    if not false_alerts:
+        return [f"{title}: no false alert."]
+    profiles = {s.profile.name: s.profile for s in dataset.series}
+    shown = sorted(false_alerts, key=lambda e: (e.kpi, e.opened_at))[:MAX_ROWS]
+    lines = [
+        f"{title}: {len(false_alerts)} false alerts"
+        + (f", the first {MAX_ROWS}:" if len(false_alerts) > MAX_ROWS else ":"),
+        "",
+        "| KPI (peak, noise, trend) | Window (UTC) | Slots | Value | expected | band |",
+        "|---|---|---|---|---|---|",
+    ]
+    for episode in shown:
+        item = evaluations.get(episode.kpi, {}).get(episode.opened_at, {})
+        slots = (
+            "open at the end"
+            if episode.resolved_at is None
+            else f"{(episode.resolved_at - episode.opened_at) // HOUR}"
+        )
+        lines.append(
+            f"| {describe(profiles[episode.kpi])} | {episode.opened_at - HOUR:%a %m-%d %H:%M} | {slots}"
+            f" | {_values(item)} |"
+        )
+    return lines
+
+
+def _values(item: Mapping[str, Any]) -> str:
+    band = f"{_n(item.get('lower'))}..{_n(item.get('upper'))}"
+    return f"{_n(item.get('current'))} | {_n(item.get('expected'))} | {band}"
 
 
 def _n(value: object) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from benchmarks import _series
-from benchmarks._detection_misses import Evaluations, missed_lines
+from benchmarks._detection_misses import Evaluations, false_alert_lines, missed_lines
 from benchmarks._detection_setup import DEVIATION_PERCENT, RuleSpec
 from benchmarks._scoring import BUCKETS, Episode, Score
 from benchmarks._series import HOUR, WEEK, Anomaly, Dataset
@@ -158,8 +158,8 @@ def generator_lines(dataset: Dataset) -> list[str]:
         f" {dataset.scored_to:%Y-%m-%d %H:%M} UTC, exclusive).",
         "",
         f"Labelled anomalies in the scored weeks: {len(labelled)} ("
-        + ", ".join(f"{count} {kind}s" for kind, count in sorted(kinds.items()))
-        + f"), 1-{_series.MAX_HOURS} hours each; {quiet} KPIs have none (false alerts only)."
+        + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+        + f"), 1-{_series.MAX_HOURS} hours each; KPIs without any (false alerts only): {quiet}."
         f" {unlabelled} unlabelled incidents of the same kinds lie in warm-up weeks"
         f" {_series.WARMUP_WEEKS // 2 + 1}-{_series.WARMUP_WEEKS}. Factors: drops to 20-65 % of the rate,"
         " spikes 1.5-4x, outages 0-3 % (weekdays, within 08:00-18:00 UTC). **Noise** at an hour = the"
@@ -168,6 +168,20 @@ def generator_lines(dataset: Dataset) -> list[str]:
         f" mean at peak). **Every anomalous hour changes the expected count by at least"
         f" max({_series.MIN_SIZE_SD:g} sd, {_series.MIN_CHANGE:g} counts)**; placements that fail this are"
         " drawn again. An anomaly's size is its largest hourly change in sd.",
+    ]
+
+
+def evidence_lines(result: RuleResult, dataset: Dataset) -> list[str]:
+    """The seasonal rule's misses and false alerts, one by one."""
+    title = f"**{result.spec.title}**"
+    return [
+        "Missed anomalies: the value, expected value and band at the anomaly's largest hour.",
+        "",
+        *missed_lines(title, result.missed, result.evaluations, dataset),
+        "",
+        "False alerts: the value, expected value and band at the slot that opened the episode.",
+        "",
+        *false_alert_lines(title, result.score.false_alerts, result.evaluations, dataset),
     ]
 
 
@@ -214,14 +228,7 @@ def section(
         "",
         *diagnosis_lines(results, dataset),
         "",
-        "Missed anomalies (the value, expected value and band at the anomaly's largest hour):",
-        "",
-        *(
-            line
-            for r in results
-            if r.spec.name.startswith("seasonal")
-            for line in [*missed_lines(f"**{r.spec.title}**", r.missed, r.evaluations, dataset), ""]
-        ),
+        *evidence_lines(by_name["seasonal"], dataset),
         END,
     ]
     return "\n".join(lines) + "\n"
