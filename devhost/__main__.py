@@ -16,6 +16,8 @@ from types import FrameType
 from devhost.host import Host
 from devhost.settings import HostConfig, load_settings_file
 from shared.errors import SettingsError
+from shared.logs import configure_console
+from shared.settings import get_settings
 
 log = logging.getLogger("devhost")
 
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         log.error("%s", error)
         return 2
+    _configure_logging()
     logging.getLogger("azure").setLevel(logging.WARNING)  # the SDK logs every request at INFO
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the health check reads the schema revision
     log.info("settings: %s", path or "environment only (no local.settings.json)")
@@ -64,6 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         pass
     host.stop(args.drain_timeout)
     return 0
+
+
+def _configure_logging() -> None:
+    """The console in the format and at the level of `Worker__Logging__*`, as the app's loggers run in the
+    Functions host. Invalid settings keep the defaults: the health check reports them."""
+    try:
+        settings = get_settings()
+    except SettingsError:
+        return
+    configure_console(settings)
 
 
 if __name__ == "__main__":

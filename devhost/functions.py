@@ -13,6 +13,8 @@ from typing import Any
 
 import azure.functions as func
 
+from shared import telemetry
+
 log = logging.getLogger("devhost")
 
 TIMER, QUEUE_TRIGGER, HTTP_TRIGGER, QUEUE_OUTPUT = "timerTrigger", "queueTrigger", "httpTrigger", "queue"
@@ -109,7 +111,8 @@ def invoke(
     log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", spec.name, reason, invocation_id)
     started = time.monotonic()
     try:
-        result = spec.code(**{str(spec.trigger["name"]): trigger_value}, **outs)
+        with telemetry.log_context(invocation_id=invocation_id):
+            result = spec.code(**{str(spec.trigger["name"]): trigger_value}, **outs)
         for name, queue in output_queues.items():
             messages = queue_messages(outs[name].get())
             if messages and send is not None:

@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from shared.domain.ncrontab import CronExpression, InvalidCronExpression
+from shared.domain.schedule import frequency_problem
 from shared.domain.sql_text import procedure_problems, query_problems
 from shared.domain.template import template_problems
 
@@ -56,16 +57,24 @@ _MESSAGES = {
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class KnownNames:
-    """The validation context: configured source names (lowercase) and contact names (case-folded)."""
+    """The validation context: configured source names (lowercase), contact names, KPI indicators and owners
+    (case-folded; the file's and the database's)."""
 
     sources: frozenset[str]
     contacts: frozenset[str]
+    indicators: frozenset[str] = frozenset()
+    owners: frozenset[str] = frozenset()
 
 
 def _known(info: ValidationInfo) -> KnownNames:
     if not isinstance(info.context, KnownNames):
         raise TypeError("validate definitions with context=KnownNames(...)")
     return info.context
+
+
+def known_names(info: ValidationInfo) -> KnownNames:
+    """The validation context, for validators of sections defined in other modules."""
+    return _known(info)
 
 
 def _fail_with(problems: Sequence[str]) -> None:
@@ -230,6 +239,13 @@ class BaselineModel(_Model):
         return self
 
 
+def _aligned(minutes: int | None) -> int | None:
+    problem = None if minutes is None else frequency_problem(minutes)
+    if problem is not None:
+        raise ValueError(problem)
+    return minutes
+
+
 def _one_of(entry: Mapping[Any, Any], first: str, second: str) -> list[str]:
     given = [key for key in (first, second) if entry.get(key) is not None]
     if len(given) == 2:
@@ -253,7 +269,7 @@ class KpiModel(Entry):
     source: SourceName
     query: Query | None = None
     procedure: Procedure | None = None
-    frequency_minutes: int | None = Field(None, gt=0, le=INT_MAX)
+    frequency_minutes: Annotated[int | None, AfterValidator(_aligned)] = Field(None, gt=0, le=INT_MAX)
     schedule: ScheduleModel | None = None
     last_minutes: int = Field(gt=0, le=INT_MAX)
     deviation_percent: float = Field(ge=0)

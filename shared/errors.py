@@ -95,9 +95,17 @@ class InvalidRange(PermanentError, ValueError):
 class ReplayStopped(PermanentError):
     """A backtest or backfill stopped at a slot whose query failed; what was done before it stays done."""
 
-    def __init__(self, indicator: str, slot: str, error: str, *, done: int) -> None:
+    def __init__(self, indicator: str, slot: str, error: str, *, progress: str) -> None:
         self.indicator = indicator
         self.slot = slot
         self.error = error
-        self.done = done
-        super().__init__(f"KPI {indicator} stopped at slot {slot} after {done} slots: {error}")
+        self.progress = progress
+        super().__init__(f"KPI {indicator} stopped at slot {slot} ({progress}): {error}")
+
+
+class ContactNotFound(PermanentError, LookupError):
+    """No contact has this name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no contact named {name!r}")

@@ -13,7 +13,7 @@ import uuid
 
 from sqlalchemy import Engine
 
-from shared import telemetry
+from shared import logs, telemetry
 from shared.db.engine import create_monitoring_engine
 from shared.domain.notification import Channel
 from shared.notify.base import Sender
@@ -28,6 +28,7 @@ from shared.services.execution import Executor
 from shared.services.health_monitor import HealthMonitor
 from shared.services.maintenance import Maintenance
 from shared.services.scheduling import Scheduler
+from shared.services.silences import SilenceService
 from shared.settings import get_settings, reset_settings
 from shared.sources import SourceRunner
 
@@ -35,9 +36,10 @@ from shared.sources import SourceRunner
 @functools.cache
 def monitoring_engine() -> Engine:
     """The engine of the monitoring database named by `ConnectionStrings__Monitoring`. Every function uses
-    it first, so building it also sets up telemetry export for the process."""
+    it first, so building it also sets up telemetry export and the app's log level for the process."""
     settings = get_settings()
     telemetry.configure(settings)
+    logs.apply_level(settings)
     return create_monitoring_engine(settings.connection_strings.monitoring)
 
 
@@ -98,6 +100,11 @@ def alert_actions() -> AlertActions:
 
 
 @functools.cache
+def silences() -> SilenceService:
+    return SilenceService(monitoring_engine())
+
+
+@functools.cache
 def cleanup() -> Cleanup:
     return Cleanup(monitoring_engine(), get_settings())
 
@@ -135,6 +142,7 @@ def reset() -> None:
         alert_event_messages,
         alert_processor,
         alert_actions,
+        silences,
         cleanup,
         maintenance,
         health_monitor,

@@ -10,21 +10,20 @@ itself here.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared import local_settings, runtime
-from shared.cli import alerts, kpi, operations
+from shared import local_settings, logs, runtime
+from shared.cli import alerts, contacts, kpi, notify, operations, silences
 from shared.cli.common import Command
 from shared.errors import DefinitionsError, MonitoringGridError, SettingsError
 from shared.settings import get_settings
 
 #: The command groups, in the order `mgrid --help` lists them.
-GROUPS = (operations, kpi, alerts)
+GROUPS = (operations, kpi, alerts, contacts, notify, silences)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         _load_local_settings(args.settings_file)
-        logging.basicConfig(level=_log_level(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logs.configure_console(get_settings())
         command: Command = args.command
         return command(args)
     except (SettingsError, DefinitionsError) as error:
@@ -60,9 +59,3 @@ def _load_local_settings(path: Path | None) -> None:
     candidate = path or Path("local.settings.json")
     if path is not None or candidate.is_file():
         local_settings.apply(local_settings.read_values(candidate))
-
-
-def _log_level() -> int:
-    names = {"Trace": "DEBUG", "Debug": "DEBUG", "Information": "INFO"}
-    level = get_settings().worker.logging.minimum_level
-    return logging.getLevelNamesMapping()[names.get(level, level.upper())]

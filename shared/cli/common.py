@@ -42,7 +42,9 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 def outcomes(summary: dict[str, Any]) -> str:
     """`2 sent, 1 failed`: the non-zero delivery outcomes of a dispatch summary."""
     return ", ".join(
-        f"{summary[key]} {key}" for key in ("sent", "retrying", "failed", "dropped") if summary.get(key)
+        f"{summary[key]} {key}"
+        for key in ("sent", "retrying", "failed", "skipped", "dropped")
+        if summary.get(key)
     )
 
 

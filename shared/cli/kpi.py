@@ -1,4 +1,5 @@
-"""`mgrid kpi ...`: the definitions file, listing, and running a KPI now."""
+"""`mgrid kpi ...`: the definitions file, listing, and running a KPI now (for real or dry); replaying one over
+past slots lives in `kpi_replay`."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared import runtime
+from shared.cli import kpi_replay
 from shared.cli.common import Groups, emit, table, with_json
+from shared.cli.contacts import lifecycle
 from shared.definitions import Format, render_document
-from shared.errors import InvalidRange
+from shared.domain.execution import ExecutionStatus
 from shared.services import definitions
-from shared.services.backtest import BATCH_SLOTS, Backtester
-from shared.services.manual_run import run_now
+from shared.services.manual_run import dry_run, run_now
 from shared.settings import get_settings
 
 
@@ -22,6 +24,11 @@ def register(groups: Groups) -> None:
     kpi = groups.add_parser("kpi", help="KPI definitions").add_subparsers(required=True)
     load = kpi.add_parser("import", help="validate a definitions file (YAML or JSON), then upsert it")
     load.add_argument("file", type=Path)
+    load.add_argument(
+        "--prune", action="store_true", help="also delete the KPIs and contacts the file does not name"
+    )
+    load.add_argument("--yes", action="store_true", help="with --prune: apply (else only list the deletions)")
+    load.add_argument("--by", default="mgrid", help="with --prune: who resolves deleted KPIs' alerts")
     with_json(load, _import)
     dump = kpi.add_parser("export", help="write every contact and KPI as a definitions file")
     dump.add_argument(
@@ -32,17 +39,24 @@ def register(groups: Groups) -> None:
     with_json(kpi.add_parser("list", help="every KPI with its schedule and next run"), _list)
     run = kpi.add_parser("run", help="run a KPI now, through the executor's path; print the outcome as JSON")
     run.add_argument("kpi", help="the KPI's id or indicator")
-    with_json(run, _run)
-    backtest = kpi.add_parser(
-        "backtest", help="replay a KPI over a past range (re-running its query), writing nothing; print JSON"
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing (no execution, history or alert); inactive KPIs too",
     )
-    backtest.add_argument("kpi", help="the KPI's id or indicator")
-    backtest.add_argument("--from", dest="start", required=True, type=instant, help="ISO 8601; naive = UTC")
-    backtest.add_argument("--to", dest="end", required=True, type=instant, help="ISO 8601; naive = UTC")
-    with_json(backtest, _backtest)
+    with_json(run, _run)
+    kpi_replay.register(kpi)
+    remove = kpi.add_parser(
+        "delete", help="delete a KPI with its history; its open alerts are resolved (KPI deleted)"
+    )
+    remove.add_argument("kpi", help="the KPI's id or indicator")
+    remove.add_argument("--by", default="mgrid", help="who resolves its open alerts (default: mgrid)")
+    with_json(remove, _delete)
 
 
 def _import(args: argparse.Namespace) -> int:
+    if args.prune:
+        return _prune(args)
     engine, settings = runtime.monitoring_engine(), get_settings()
     summary = definitions.import_file(engine, args.file, settings, now=datetime.now(UTC))
     counts = summary.to_dict()
@@ -51,6 +65,30 @@ def _import(args: argparse.Namespace) -> int:
         for section, outcomes in counts.items()
     )
     emit(args, counts, text)
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    report = lifecycle().prune(args.file, apply=args.yes, by=args.by, now=datetime.now(UTC))
+    doomed = [f"KPI {name}" for name in report.kpis] + [f"contact {name}" for name in report.contacts]
+    listed = ", ".join(doomed) or "nothing"
+    kept = f"; kept the administrator contact {report.kept[0]}" if report.kept else ""
+    text = (
+        f"deleted {listed}{kept}" if report.applied else f"would delete {listed}{kept} (add --yes to apply)"
+    )
+    emit(args, report.to_dict(), text)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    deletion = lifecycle().delete_kpi(args.kpi, by=args.by)
+    removed = deletion.removed
+    text = (
+        f"deleted KPI {deletion.indicator} (id {deletion.kpi_id}): {len(deletion.resolved_alerts)} open "
+        f"alerts resolved, {removed['alerts']} alerts, {removed['historical_data']} history rows and "
+        f"{removed['kpi_executions']} executions removed"
+    )
+    emit(args, deletion.to_dict(), text)
     return 0
 
 
@@ -73,41 +111,22 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def instant(value: str) -> datetime:
-    """An ISO 8601 instant from the command line; one without a time zone is read as UTC."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _backtest(args: argparse.Namespace) -> int:
-    """Always prints JSON; `--json` is accepted and changes nothing. Progress goes to stderr."""
-    backtester = Backtester(runtime.monitoring_engine(), runtime.source_runner(), get_settings())
-    try:
-        result = backtester.run(args.kpi, start=args.start, end=args.end, progress=_progress)
-    except InvalidRange as error:
-        print(f"mgrid: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(result.to_dict()))
-    return 0
-
-
-def _progress(indicator: str, done: int, total: int) -> None:
-    """A line per batch on stderr, for ranges longer than one batch."""
-    if total > BATCH_SLOTS:
-        print(f"backtest {indicator}: {done}/{total} slots", file=sys.stderr, flush=True)
-
-
 def _run(args: argparse.Namespace) -> int:
     """Always prints JSON; `--json` is accepted and changes nothing."""
+    settings = get_settings()
+    if args.dry_run:
+        dry = dry_run(
+            runtime.monitoring_engine(), runtime.source_runner(), settings, args.kpi, now=datetime.now(UTC)
+        )
+        print(json.dumps(dry.to_dict(), default=str))
+        return 0 if dry.status is ExecutionStatus.SUCCEEDED else 1
     report = run_now(
         runtime.monitoring_engine(),
         runtime.executor(),
         args.kpi,
         now=datetime.now(UTC),
         owner=runtime.owner(),
+        only_active=settings.worker.kpi_monitoring.process_only_active_kpis,
     )
     print(json.dumps(report.to_dict(), default=str))
     return 0 if report.status == "succeeded" else 1

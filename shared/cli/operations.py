@@ -26,7 +26,8 @@ def register(groups: Groups) -> None:
     with_json(db.add_parser("current", help="the schema revision of the database and of the code"), _current)
     settings = groups.add_parser("settings", help="effective settings").add_subparsers(required=True)
     with_json(settings.add_parser("show", help="every setting's effective value, secrets masked"), _show)
-    with_json(groups.add_parser("health", help="run the health checks (the JSON of /api/health)"), _health)
+    health = groups.add_parser("health", help="run the health checks (the JSON of /api/health/details)")
+    with_json(health, _health)
     cleanup = groups.add_parser("cleanup", help="delete what is past retention now (the cleanup timer)")
     with_json(cleanup, _cleanup)
     maintenance = groups.add_parser("maintenance", help="maintain the monitoring database now (weekly timer)")
@@ -67,7 +68,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _health(args: argparse.Namespace) -> int:
     report = check_health(get_settings, runtime.monitoring_engine)
-    print(json.dumps(report.to_dict(), indent=None if args.json else 2))
+    print(json.dumps(report.to_dict(names=True), indent=None if args.json else 2))
     return 1 if report.status is HealthStatus.UNHEALTHY else 0
 
 

@@ -63,7 +63,13 @@ _UNRESOLVED = select(
     alerts.c.opened_at,
     alerts.c.last_triggered_at,
     alerts.c.last_notified_at,
+    alerts.c.stale_at,
 ).where(alerts.c.kpi_id == bindparam("p_kpi"), alerts.c.status.in_([status.value for status in UNRESOLVED]))
+_MARK_EVALUATED = (
+    update(alerts)
+    .where(alerts.c.id.in_(bindparam("p_ids", expanding=True)))
+    .values(stale_at=bindparam("p_stale_at"))
+)
 _STREAK_VALUES: dict[str, Any] = {
     "consecutive_breaches": bindparam("p_breaches"),
     "consecutive_clean": bindparam("p_clean"),
@@ -124,6 +130,7 @@ def unresolved(connection: Connection, kpi_id: int) -> dict[str, OpenAlert]:
             opened_at=row.opened_at,
             last_triggered_at=row.last_triggered_at,
             last_notified_at=row.last_notified_at,
+            stale_at=row.stale_at,
         )
         for row in connection.execute(_UNRESOLVED, {"p_kpi": kpi_id})
     }
@@ -139,8 +146,10 @@ def open_alert(
     values: AlertValues,
     now: datetime,
     next_escalation_at: datetime | None,
+    stale_at: datetime | None = None,
 ) -> int:
-    """Insert a new open alert; the unique index refuses a second unresolved one for the same key."""
+    """Insert a new open alert; the unique index refuses a second unresolved one for the same key.
+    `stale_at`: when its key counts as no longer evaluated (None: never resolved by timeout)."""
     result = connection.execute(
         insert(alerts).values(
             kpi_id=kpi_id,
@@ -152,6 +161,7 @@ def open_alert(
             last_triggered_at=now,
             last_notified_at=now,
             next_escalation_at=next_escalation_at,
+            stale_at=stale_at,
             **_value_columns(values),
         )
     )
@@ -159,13 +169,29 @@ def open_alert(
 
 
 def retrigger(
-    connection: Connection, alert_id: int, *, values: AlertValues, now: datetime, notified: bool
+    connection: Connection,
+    alert_id: int,
+    *,
+    values: AlertValues,
+    now: datetime,
+    notified: bool,
+    stale_at: datetime | None = None,
 ) -> None:
-    """A new breach of an unresolved alert: refresh its values and trigger time (and notification time)."""
+    """A new breach of an unresolved alert: refresh its values, trigger time and `stale_at` (when given),
+    and its notification time when `notified`."""
     changes: dict[str, Any] = {"last_triggered_at": now, **_value_columns(values)}
     if notified:
         changes["last_notified_at"] = now
+    if stale_at is not None:
+        changes["stale_at"] = stale_at
     connection.execute(update(alerts).where(alerts.c.id == alert_id).values(changes))
+
+
+def mark_evaluated(connection: Connection, alert_ids: Collection[int], *, stale_at: datetime) -> None:
+    """The KPI evaluated these alerts' keys without changing them (a clean value that does not resolve yet):
+    move their `stale_at`, in one statement."""
+    if alert_ids:
+        connection.execute(_MARK_EVALUATED, {"p_ids": sorted(alert_ids), "p_stale_at": stale_at})
 
 
 def resolve(connection: Connection, alert_id: int, *, now: datetime, by: str, reason: str) -> bool:
@@ -301,16 +327,17 @@ def due_escalations(connection: Connection, *, now: datetime, limit: int) -> lis
     return _due(connection, query)
 
 
-def stale_alerts(connection: Connection, *, triggered_before: datetime, limit: int) -> list[DueAlert]:
-    """Unresolved KPI alerts not triggered since `triggered_before`, locked for this transaction."""
+def stale_alerts(connection: Connection, *, stale_before: datetime, limit: int) -> list[DueAlert]:
+    """Unresolved KPI alerts whose key went unevaluated (`stale_at`) at or before `stale_before`, locked for
+    this transaction; an alert without `stale_at` is never selected."""
     query = (
         select(alerts.c.id, alerts.c.kpi_id, alerts.c.metric_key, alerts.c.escalation_level)
         .where(
+            alerts.c.stale_at <= stale_before,
             alerts.c.status.in_([status.value for status in UNRESOLVED]),
-            alerts.c.last_triggered_at <= triggered_before,
             alerts.c.kind != AlertKind.SYSTEM.value,
         )
-        .order_by(alerts.c.last_triggered_at, alerts.c.id)
+        .order_by(alerts.c.stale_at, alerts.c.id)
         .limit(limit)
     )
     return _due(connection, query)

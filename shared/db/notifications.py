@@ -351,6 +351,16 @@ def mark_failed(connection: Connection, delivery_id: int, *, tries: int, error: 
     )
 
 
+def mark_unsent(connection: Connection, delivery_id: int, *, status: DeliveryStatus, reason: str) -> None:
+    """The delivery ends without a try: `skipped` (its channel is off or not configured) or `dropped` (its
+    alert was acknowledged or resolved first), with the reason."""
+    connection.execute(
+        update(notifications)
+        .where(notifications.c.id == delivery_id)
+        .values(status=status.value, last_error=reason[:4000], next_attempt_at=None)
+    )
+
+
 def deliveries_of(connection: Connection, event_id: int) -> list[dict[str, Any]]:
     """Every delivery row of the event (reports and tests)."""
     query = select(notifications).where(notifications.c.event_id == event_id).order_by(notifications.c.id)

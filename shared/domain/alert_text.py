@@ -3,7 +3,9 @@ each kind of event.
 
 Breach alerts use the KPI's own templates. An execution-failure alert has no values to show, and a system
 alert belongs to no KPI, so both are worded here. Follow-up events (re-notified, escalated, resolved,
-delivery failed) prefix the subject, so a reader tells them from the first notice at a glance.
+delivery failed) prefix the subject, so a reader tells them from the first notice at a glance. A no-data
+evaluation (`no_data` in the details, the current value null) shows `{CurrentValue}` as n/a and gives
+"no data" as its reason.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ def _follow_up(event: EventFacts) -> tuple[str, str]:
     reason = event.details.get("reason")
     because = f": {reason}" if reason else ""
     if event.event_type is AlertEventType.RETRIGGERED:
-        return "[Still breaching] ", ""
+        return ("[Still no data] " if event.details.get("no_data") else "[Still breaching] "), ""
     if event.event_type is AlertEventType.ESCALATED:
         level = event.escalation_level
         return f"[Escalated to level {level}] ", f"Not acknowledged: escalated to level {level}.\n\n"
@@ -174,6 +176,11 @@ def _follow_up(event: EventFacts) -> tuple[str, str]:
         by = event.details.get("by")
         who = f" by {by}" if by else ""
         return "[Resolved] ", f"Resolved{who}{because}.\n\n"
+    if event.event_type is AlertEventType.UNSILENCED:
+        return (
+            "[Silence ended] ",
+            "A silence held this alert's notices; it ended and the alert is still open.\n\n",
+        )
     if event.event_type is AlertEventType.DELIVERY_FAILED:
         error = event.details.get("error") or "unknown error"
         return "[Delivery failed] ", f"This alert's notice could not be delivered: {error}\n\n"

@@ -5,8 +5,12 @@ each breach retriggers it, and contacts hear again only if it is still OPEN (ack
 its last notification is at least `cooldown_minutes` old. Cooldown looks at this alert only: a new episode
 after a resolution notifies at once. `resolve_after` consecutive clean evaluations resolve it, with a
 resolved notice. Executions that fail `failure_alert_after` times in a row raise their own alert, which the
-next success resolves. An alert without a new breach for the auto-resolution timeout is due to resolve,
-however old it is.
+next success resolves. An alert resolves by timeout only when its KPI has stopped evaluating its key: every
+evaluation (a breach, a clean value that does not resolve it yet, a counted no-data run, a failed execution
+for the failure alert) moves its `stale_at` to three of the KPI's periods after the evaluated slot
+(`schedule.stale_after`), and the alert is due `AutoResolutionTimeoutMinutes` after that, however old it
+is. A daily KPI's alert therefore stays open between two runs; a deactivated KPI's, or a key that stopped
+reporting under `no_data: keep`, resolves.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ class OpenAlert:
     opened_at: datetime
     last_triggered_at: datetime
     last_notified_at: datetime | None
+    #: when the key counts as no longer evaluated (three periods after the slot that last evaluated it);
+    #: None for an alert nothing evaluates (a system alert): never resolved by timeout
+    stale_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.status not in UNRESOLVED:
@@ -55,6 +62,8 @@ class OpenAlert:
         _require_aware("last_triggered_at", self.last_triggered_at)
         if self.last_notified_at is not None:
             _require_aware("last_notified_at", self.last_notified_at)
+        if self.stale_at is not None:
+            _require_aware("stale_at", self.stale_at)
 
 
 class Transition(StrEnum):
@@ -115,11 +124,12 @@ def decide_failure(
 
 
 def auto_resolve_due(alert: OpenAlert, *, now: datetime, timeout: timedelta) -> bool:
-    """Whether `alert` has gone `timeout` without a new breach, whatever its age."""
+    """Whether `alert`'s key has gone unevaluated for three of its KPI's periods *and* `timeout` since
+    (`stale_at + timeout <= now`), whatever the alert's age; never for an alert without `stale_at`."""
     _require_aware("now", now)
     if timeout <= timedelta(0):
         raise ValueError(f"the auto-resolution timeout must be positive, got {timeout}")
-    return now - alert.last_triggered_at >= timeout
+    return alert.stale_at is not None and now - alert.stale_at >= timeout
 
 
 def severity(priority: Priority) -> Severity:

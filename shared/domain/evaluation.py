@@ -29,6 +29,7 @@ from shared.domain.seasonal import Band
 
 NOT_FINITE = "value is not a finite number"
 NO_BASELINE = "no baseline yet"
+NO_DATA = "no data"
 
 _WEEK = timedelta(weeks=1)
 _EQ_TOLERANCE = 1e-9
@@ -59,6 +60,8 @@ class Evaluation:
     reasons: tuple[str, ...]
     #: the seasonal band the value was judged against (None for other baselines)
     band: Band | None = None
+    #: no value for the key in this run (see `shared.domain.no_data`): `current` is NaN, shown as null
+    no_data: bool = False
 
     @property
     def expected(self) -> float | None:
@@ -110,7 +113,9 @@ def evaluate(
 ) -> Evaluation:
     """Judge `observation` by `rule` against `baseline` (the source's or the history aggregate; None when
     there is none yet), or against a seasonal `band` (whose expected value is then the baseline). A breach
-    is a return value, never an exception."""
+    is a return value, never an exception. A NULL value is no data."""
+    if observation.current is None:
+        return no_data_evaluation(observation.key)
     if band is not None:
         baseline = band.expected
     if baseline is not None and not math.isfinite(baseline):
@@ -205,3 +210,17 @@ def _threshold_reason(current: float, threshold: Threshold | None) -> str | None
 def _number(value: float) -> str:
     """Compact for reasons: 100 not 100.0, and 0.1 + 0.2 shown as 0.3."""
     return f"{value:.15g}"
+
+
+def no_data_evaluation(key: str) -> Evaluation:
+    """The evaluation of a key without a value in this run: no data, never a breach by itself (the KPI's
+    `no_data` mode decides what it counts as: `shared.domain.no_data`)."""
+    return Evaluation(
+        key=key,
+        current=math.nan,
+        baseline=None,
+        deviation_percent=None,
+        breach=False,
+        reasons=(NO_DATA,),
+        no_data=True,
+    )

@@ -2,12 +2,16 @@
 
 Every rule takes the facts a check gathered and the limits from the settings, and returns a status with a
 detail made of numbers and names only (KPI indicators, queue names), never SQL or secrets. A detail that is
-not Healthy carries `problems`: one short sentence per reason, which the self-monitoring alert quotes.
+not Healthy carries `problems`: one short sentence per reason, which the self-monitoring alert quotes. The
+detail keys that name KPIs (`NAMING_KEYS`) appear only in the named form of the report (`GET
+/api/health/details` with a function key, `mgrid health`); the anonymous `GET /api/health` gives counts.
 
 - **kpi-execution**: a KPI is *stale* when it has not succeeded for too long (`stale_after`). Degraded when
-  any active KPI is stale, any execution is running past its lease, or the failure ratio of the executions
-  finished in the last hour reaches the degraded percentage; Unhealthy when that ratio reaches the unhealthy
-  percentage or more than half of the active KPIs are stale. No execution in the hour means no ratio.
+  there is no active KPI at all (nothing is monitored), any active KPI is stale, any execution is running
+  past its lease, or the failure ratio of the executions finished in the last hour reaches the degraded
+  percentage; Unhealthy when that ratio reaches the unhealthy percentage or more than half of the active
+  KPIs are stale. The ratio counts only from `minimum_executions` finished executions in the hour: one
+  failure out of two is reported, but is no verdict.
 - **alert-processing**: Unhealthy when the alert processor's heartbeat is at least `heartbeat_unhealthy`
   old; Degraded when it is at least `heartbeat_degraded` old (missed runs), when it has never run (a new
   database: it appears within one processor period), when its last pass had errors, when the oldest
@@ -43,6 +47,8 @@ _RANK = {HealthStatus.HEALTHY: 0, HealthStatus.DEGRADED: 1, HealthStatus.UNHEALT
 Verdict = tuple[HealthStatus, dict[str, Any]]
 #: At most this many stale indicators are named in a detail; the count is always complete.
 NAMED_STALE_KPIS = 20
+#: Detail keys whose values name KPIs: left out of the anonymous report.
+NAMING_KEYS = frozenset({"stale"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -65,15 +71,18 @@ class HealthReport:
     def status(self) -> HealthStatus:
         return worst(check.status for check in self.checks)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of `GET /api/health`."""
+    def to_dict(self, *, names: bool = False) -> dict[str, Any]:
+        """The JSON shape of `GET /api/health`: counts only; with `names` (`GET /api/health/details`,
+        `mgrid health`) also the `NAMING_KEYS` that name KPIs."""
         return {
             "status": self.status.value,
             "checks": {
                 check.name: {
                     "status": check.status.value,
                     "duration_ms": round(check.duration_ms, 1),
-                    "detail": dict(check.detail),
+                    "detail": {
+                        key: value for key, value in check.detail.items() if names or key not in NAMING_KEYS
+                    },
                 }
                 for check in self.checks
             },
@@ -133,7 +142,7 @@ class ExecutionFacts:
 
 
 def kpi_execution_verdict(
-    facts: ExecutionFacts, *, degraded_percent: float, unhealthy_percent: float
+    facts: ExecutionFacts, *, degraded_percent: float, unhealthy_percent: float, minimum_executions: int
 ) -> Verdict:
     """See the module's rules."""
     ratio = round(100 * facts.failed / facts.finished, 1) if facts.finished else None
@@ -148,12 +157,15 @@ def kpi_execution_verdict(
     }
     degraded: list[str] = []
     unhealthy: list[str] = []
+    if not facts.active:
+        degraded.append("no active KPI: nothing is being monitored")
     if facts.stale:
         stale = f"{len(facts.stale)} of {facts.active} active KPIs have not succeeded in time"
         (unhealthy if 2 * len(facts.stale) > facts.active else degraded).append(stale)
     if facts.stuck:
         degraded.append(f"{_counted(facts.stuck, 'execution')} running past the lease")
-    if ratio is not None and ratio >= min(degraded_percent, unhealthy_percent):
+    counts = facts.finished >= minimum_executions
+    if ratio is not None and counts and ratio >= min(degraded_percent, unhealthy_percent):
         failing = f"{ratio:g}% of the executions of the last hour failed ({facts.failed} of {facts.finished})"
         (unhealthy if ratio >= unhealthy_percent else degraded).append(failing)
     return _verdict(degraded, unhealthy, detail)

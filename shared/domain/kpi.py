@@ -75,8 +75,8 @@ TEMPLATE_PLACEHOLDERS = frozenset(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Schedule:
-    """Every `frequency_minutes` (aligned to whole multiples since 1970-01-01 00:00 UTC), or a six-field
-    NCRONTAB `cron` evaluated on the wall clock of the IANA `timezone`."""
+    """Every `frequency_minutes` (whole multiples since Monday 1970-01-05 00:00 UTC: see `schedule`), or a
+    six-field NCRONTAB `cron` evaluated on the wall clock of the IANA `timezone`."""
 
     frequency_minutes: int | None = None
     cron: str | None = None

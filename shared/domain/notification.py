@@ -17,3 +17,5 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    SKIPPED = "skipped"  #: never tried: the channel is switched off or not configured
+    DROPPED = "dropped"  #: never tried: the alert was acknowledged or resolved before its turn

@@ -1,6 +1,7 @@
-"""A replayed history held in memory: the values a backtest evaluated, answering the questions a baseline asks
-the monitoring database (`shared.db.history.values_near` / `samples_within`) with the same selection rules
-(`shared.domain.baseline.nearest_values` / `samples_of`). Pure.
+"""Replaying a KPI slot by slot (`mgrid kpi backtest`): each slot's observations judged against a baseline
+built from the slots replayed before it, held in memory. `ReplayedHistory` answers the questions a baseline
+asks the monitoring database (`shared.db.history.values_near` / `samples_within`) with the same selection
+rules (`shared.domain.baseline.nearest_values` / `samples_of`). Pure.
 
 Values are recorded oldest slot first (a replay runs forward in time), so each key's list stays sorted by
 the end of its window and a range is found by bisection. `forget_before` drops what no later baseline
@@ -15,13 +16,25 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.domain.baseline import BaselineData, Recorded, baseline_data, nearest_values, samples_of
+from shared.domain.baseline import (
+    BaselineData,
+    Recorded,
+    baseline_data,
+    earliest_needed,
+    judge,
+    nearest_values,
+    samples_of,
+)
+from shared.domain.episodes import Episode, EpisodeTracker
 from shared.domain.evaluation import Evaluation
 from shared.domain.kpi import Kpi, Schedule
+from shared.domain.observation import Observation
 from shared.domain.schedule import next_slot_after
 from shared.domain.seasonal import Sample
 
 _TICK = timedelta(microseconds=1)
+#: Slack before the earliest value a baseline reads (a daylight-saving hour).
+MARGIN = timedelta(hours=1)
 
 
 def slots_in(schedule: Schedule, start: datetime, end: datetime) -> Iterator[datetime]:
@@ -94,3 +107,45 @@ class ReplayedHistory:
                 for i in series.between(start, end):
                     if breaches or not series.breaches[i]:
                         yield key, series.ends[i], series.values[i]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SlotEvaluation:
+    slot: datetime
+    evaluation: Evaluation
+
+
+class Replay:
+    """One KPI replayed from its warm-up on, slots given oldest first: the slots from `start` on are the
+    ones reported (evaluations and alert episodes); the earlier ones only feed baselines."""
+
+    def __init__(self, kpi: Kpi, start: datetime) -> None:
+        self._kpi = kpi
+        self._start = start
+        self._history = ReplayedHistory()
+        self._tracker = EpisodeTracker(kpi.policy)
+        self.evaluations: list[SlotEvaluation] = []
+        self.slots = 0  #: slots replayed from `start` on
+
+    def warm_start(self, first: datetime | None) -> datetime:
+        """Where the replay must begin for the baseline of the first reported slot `first`."""
+        reach = None if first is None else earliest_needed(self._kpi, first)
+        return self._start if reach is None else min(self._start, reach - MARGIN)
+
+    def add(self, slot: datetime, observations: Sequence[Observation]) -> None:
+        """Judge one slot's observations as the executor would have, and remember them."""
+        evaluations = judge(self._kpi, observations, self._history.baseline(self._kpi, slot))
+        self._history.record(slot, evaluations)
+        if slot >= self._start:
+            self.slots += 1
+            self._tracker.observe(slot, evaluations)
+            self.evaluations += [SlotEvaluation(slot=slot, evaluation=e) for e in evaluations]
+
+    def trim(self, last: datetime) -> None:
+        """Forget what no baseline after slot `last` reads."""
+        reach = earliest_needed(self._kpi, last)
+        if reach is not None:
+            self._history.forget_before(reach - MARGIN)
+
+    def episodes(self) -> list[Episode]:
+        return self._tracker.episodes()

@@ -22,9 +22,11 @@ __all__ = [
     "Sender",
     "address_of",
     "build_senders",
+    "channel_usability",
     "facts",
     "not_configured_reason",
     "one_line",
+    "unusable_reason",
 ]
 
 #: Template fields already among a notice's own facts, so `facts` does not show them twice.
@@ -33,9 +35,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
 def build_senders(settings: Settings, *, ssl_context: ssl.SSLContext | None = None) -> dict[Channel, Sender]:
-    """A sender for every configured channel (see `not_configured_reason`). Teams, Slack and the generic
-    webhook need no setting: their address is the contact's URL. `ssl_context` replaces the system trust
-    store for SMTP over TLS (a private CA)."""
+    """A sender for every enabled and configured channel (see `unusable_reason`). Teams, Slack and the
+    generic webhook need no setting: their address is the contact's URL. `ssl_context` replaces the system
+    trust store for SMTP over TLS (a private CA)."""
     from shared.notify.email import EmailSender
     from shared.notify.slack import SlackSender
     from shared.notify.sms import AcsSmsSender, GatewaySmsSender
@@ -48,16 +50,49 @@ def build_senders(settings: Settings, *, ssl_context: ssl.SSLContext | None = No
         Channel.TEAMS: TeamsSender(timeout_s=timeout_s),
         Channel.SLACK: SlackSender(timeout_s=timeout_s),
         Channel.WEBHOOK: WebhookSender(secret=notifications.webhook_secret, timeout_s=timeout_s),
+        Channel.EMAIL: EmailSender(notifications.smtp, ssl_context=ssl_context),
     }
-    if not not_configured_reason(Channel.EMAIL, settings):
-        senders[Channel.EMAIL] = EmailSender(notifications.smtp, ssl_context=ssl_context)
     if not not_configured_reason(Channel.SMS, settings):
         gateway = notifications.sms.gateway
         if notifications.sms.mode == "gateway" and gateway is not None:
             senders[Channel.SMS] = GatewaySmsSender(notifications.smtp, gateway, ssl_context=ssl_context)
         else:
             senders[Channel.SMS] = AcsSmsSender(notifications.acs, timeout_s=timeout_s)
-    return senders
+    return {channel: sender for channel, sender in senders.items() if not unusable_reason(channel, settings)}
+
+
+def unusable_reason(channel: Channel, settings: Settings) -> str:
+    """Why `channel` sends nothing: switched off (`Notifications__Sms__Enabled is false`) or not configured
+    (see `not_configured_reason`); an empty string when it is usable."""
+    if not _switch_of(channel, settings):
+        return f"Notifications__{_SWITCH_SECTION[channel]}__Enabled is false"
+    return not_configured_reason(channel, settings)
+
+
+def channel_usability(settings: Settings) -> dict[str, str]:
+    """Every channel with `usable` or the reason it sends nothing (the health check's detail)."""
+    return {channel.value: unusable_reason(channel, settings) or "usable" for channel in Channel}
+
+
+_SWITCH_SECTION = {
+    Channel.EMAIL: "Email",
+    Channel.SMS: "Sms",
+    Channel.TEAMS: "Teams",
+    Channel.SLACK: "Slack",
+    Channel.WEBHOOK: "Webhook",
+}
+
+
+def _switch_of(channel: Channel, settings: Settings) -> bool:
+    notifications = settings.notifications
+    switches = {
+        Channel.EMAIL: notifications.email.enabled,
+        Channel.SMS: notifications.sms.enabled,
+        Channel.TEAMS: notifications.teams.enabled,
+        Channel.SLACK: notifications.slack.enabled,
+        Channel.WEBHOOK: notifications.webhook.enabled,
+    }
+    return switches[channel]
 
 
 def not_configured_reason(channel: Channel, settings: Settings) -> str:

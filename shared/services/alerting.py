@@ -3,7 +3,13 @@
 The decisions themselves are pure (`shared.domain.alerting`); this module reads the state they need and writes
 what they decide, inside the caller's transaction. Events that tell someone (an alert opened, re-notified
 after its cooldown, resolved) get an outbox entry and are returned for dispatch to `alert-events`; a
-re-trigger inside the cooldown only refreshes the alert, so the audit trail stays readable.
+re-trigger inside the cooldown refreshes the alert and writes its `retriggered` event without an outbox
+entry, so every transition is in the audit trail but nobody is told twice within the cooldown.
+
+Every evaluation of a key with an alert moves the alert's `stale_at` to three of the KPI's periods after the
+evaluated slot; auto-resolution by timeout takes only alerts past it (`alerting.auto_resolve_due`). A key
+with an alert that a successful run did not return is no data (`shared.domain.no_data`): the run's
+evaluations gain a no-data evaluation for it, and the KPI's `no_data` mode says whether it counts.
 """
 
 from __future__ import annotations
@@ -32,9 +38,10 @@ from shared.domain.alerting import (
     decide_failure,
     severity,
 )
-from shared.domain.evaluation import Evaluation
+from shared.domain.evaluation import Evaluation, no_data_evaluation
 from shared.domain.kpi import Kpi
-from shared.domain.schedule import window
+from shared.domain.no_data import missing_keys, no_data_breach
+from shared.domain.schedule import stale_after, window
 from shared.settings import Settings
 
 #: The metric key of a KPI's "execution failing" alert.
@@ -51,6 +58,15 @@ class Transitioned:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Recorded:
+    """What recording one execution did: every metric as judged (no-data keys included) and the alert
+    transitions."""
+
+    evaluations: list[Evaluation]
+    transitions: list[Transitioned]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class _Scope:
     """What every write of one recording shares: the transaction, the KPI, the execution and the time."""
 
@@ -58,6 +74,7 @@ class _Scope:
     kpi: Kpi
     execution_id: uuid.UUID | None
     now: datetime
+    stale_at: datetime  #: where an evaluation moves its alert's `stale_at`
 
 
 class AlertRecorder:
@@ -76,17 +93,27 @@ class AlertRecorder:
         failures: int,
         succeeded: bool,
         now: datetime,
-    ) -> list[Transitioned]:
-        """Apply the breach decisions of each evaluated metric and the KPI's failure decision."""
-        scope = _Scope(connection=connection, kpi=kpi, execution_id=claimed.execution_id, now=now)
+    ) -> Recorded:
+        """Apply the breach decisions of each evaluated metric (and of each alerted key the run did not
+        return: no data) and the KPI's failure decision."""
+        scope = _Scope(
+            connection=connection,
+            kpi=kpi,
+            execution_id=claimed.execution_id,
+            now=now,
+            stale_at=stale_after(kpi.schedule, claimed.slot),
+        )
         open_alerts = alerts.unresolved(connection, kpi.id)
         done: list[Transitioned] = []
         if succeeded:
+            alerted = [key for key in open_alerts if key != FAILURE_KEY]
+            missing = missing_keys(reported=(e.key for e in evaluations), alerted=alerted)
+            evaluations = [*evaluations, *map(no_data_evaluation, missing)]
             done += self._metrics(scope, claimed.slot, evaluations, open_alerts)
-            done += self._auto_resolve(scope, open_alerts, {e.key for e in evaluations})
-        return done + self._failure(
+        done += self._failure(
             scope, failed=not succeeded, failures=failures, alert=open_alerts.get(FAILURE_KEY)
         )
+        return Recorded(evaluations=evaluations, transitions=done)
 
     def record_failure(
         self, connection: Connection, kpi_id: int, execution_id: uuid.UUID, *, error: str, now: datetime
@@ -96,7 +123,13 @@ class AlertRecorder:
         kpi = load_kpi(connection, kpi_id)
         if kpi is None:
             return []
-        scope = _Scope(connection=connection, kpi=kpi, execution_id=execution_id, now=now)
+        scope = _Scope(
+            connection=connection,
+            kpi=kpi,
+            execution_id=execution_id,
+            now=now,
+            stale_at=stale_after(kpi.schedule, now),  # the failed slot is not known here; now is later
+        )
         current = alerts.unresolved(connection, kpi_id).get(FAILURE_KEY)
         return self._failure(scope, failed=True, failures=failures, alert=current, error=error)
 
@@ -121,59 +154,45 @@ class AlertRecorder:
         policy = scope.kpi.policy
         tracked = policy.fire_after > 1 or policy.resolve_after > 1
         streaks = alerts.streaks(scope.connection, scope.kpi.id) if tracked else {}
-        start, end = window(slot, scope.kpi.last_minutes)
         done: list[Transitioned] = []
         changes: list[alerts.StreakChange] = []
+        evaluated: list[int] = []  # alerts whose key was evaluated without a transition
         for e in evaluations:
+            breach = no_data_breach(policy.no_data) if e.no_data else e.breach
+            if breach is None:  # no data, and the KPI keeps the alert as it is
+                continue
             alert = open_alerts.get(e.key)
             decision = decide(
-                breach=e.breach,
-                streak=streaks.get(e.key, Streak()),
-                alert=alert,
-                policy=scope.kpi.policy,
-                now=scope.now,
+                breach=breach, streak=streaks.get(e.key, Streak()), alert=alert, policy=policy, now=scope.now
             )
-            changes.append(alerts.StreakChange(metric_key=e.key, streak=decision.streak, breach=e.breach))
+            changes.append(alerts.StreakChange(metric_key=e.key, streak=decision.streak, breach=breach))
             if decision.transition is Transition.NONE:
+                evaluated += [alert.id] if alert is not None else []
                 continue
-            values = AlertValues(
-                current=finite_or_none(e.current),
-                baseline=e.baseline,
-                deviation_percent=finite_or_none(e.deviation_percent),
-                expected=e.expected,
-                lower=e.lower,
-                upper=e.upper,
+            done += self._apply(
+                scope, e.key, AlertKind.BREACH, decision, alert, _values(e), _details(e, scope.kpi, slot)
             )
-            details = {
-                "current": e.current,
-                "baseline": e.baseline,
-                "deviation_percent": e.deviation_percent,
-                **_band_details(e),
-                "reasons": list(e.reasons),
-                "window_start": start,
-                "window_end": end,
-                "slot": slot,
-            }
-            done += self._apply(scope, e.key, AlertKind.BREACH, decision, alert, values, details)
+        alerts.mark_evaluated(scope.connection, evaluated, stale_at=scope.stale_at)
         if tracked:
             alerts.save_streaks(
                 scope.connection, kpi_id=scope.kpi.id, changes=changes, stored=streaks, now=scope.now
             )
-        return done
+        return done + self._auto_resolve(scope, open_alerts, {c.metric_key for c in changes})
 
     def _auto_resolve(
-        self, scope: _Scope, open_alerts: dict[str, OpenAlert], reported: set[str]
+        self, scope: _Scope, open_alerts: dict[str, OpenAlert], counted: set[str]
     ) -> list[Transitioned]:
-        """Resolve this KPI's breach alerts for metrics no longer reported, once they went without a breach
-        for `AutoResolutionTimeoutMinutes` (the alert processor does it for KPIs that stopped running)."""
+        """Resolve this KPI's breach alerts whose keys this run did not count (not returned, or no data kept
+        as it is) once they are stale for `AutoResolutionTimeoutMinutes` (the alert processor does it for
+        KPIs that stopped running)."""
         if not self._processing.enable_auto_resolution:
             return []
         minutes = self._processing.auto_resolution_timeout_minutes
         done = []
         for key, alert in open_alerts.items():
             due = auto_resolve_due(alert, now=scope.now, timeout=timedelta(minutes=minutes))
-            if key != FAILURE_KEY and key not in reported and due:
-                reason = f"no breach for {minutes} min"
+            if key != FAILURE_KEY and key not in counted and due:
+                reason = f"not evaluated for three periods and {minutes} min"
                 done += self._resolve(scope, key, alert, reason, {"metric_key": key, "reason": reason})
         return done
 
@@ -194,10 +213,17 @@ class AlertRecorder:
             return []
         if decision.transition is Transition.RETRIGGERED:
             alerts.retrigger(
-                scope.connection, alert.id, values=values, now=scope.now, notified=decision.notify
+                scope.connection,
+                alert.id,
+                values=values,
+                now=scope.now,
+                notified=decision.notify,
+                stale_at=scope.stale_at,
             )
-            if decision.notify:
-                return [self._event(scope, alert.id, key, Transition.RETRIGGERED, details, dispatch=True)]
+            # Every retrigger is audited; only one that notifies (after the cooldown) goes to the outbox.
+            return [
+                self._event(scope, alert.id, key, Transition.RETRIGGERED, details, dispatch=decision.notify)
+            ]
         if decision.transition is Transition.RESOLVED:
             return self._resolve(scope, key, alert, decision.reason, details)
         return []
@@ -226,6 +252,7 @@ class AlertRecorder:
             values=values,
             now=scope.now,
             next_escalation_at=escalate_at,
+            stale_at=scope.stale_at,
         )
         return self._event(scope, alert_id, key, Transition.OPENED, details, dispatch=notify)
 
@@ -277,6 +304,35 @@ def _band_details(evaluation: Evaluation) -> dict[str, Any]:
         "upper": band.upper,
         "baseline_weeks": [f"{at:%Y-%m-%d}" for at in band.weeks],
     }
+
+
+def _values(e: Evaluation) -> AlertValues:
+    return AlertValues(
+        current=finite_or_none(e.current),
+        baseline=e.baseline,
+        deviation_percent=finite_or_none(e.deviation_percent),
+        expected=e.expected,
+        lower=e.lower,
+        upper=e.upper,
+    )
+
+
+def _details(e: Evaluation, kpi: Kpi, slot: datetime) -> dict[str, Any]:
+    """What an event of this evaluation records: its values (null for no data), reasons and window."""
+    start, end = window(slot, kpi.last_minutes)
+    details: dict[str, Any] = {
+        "current": None if e.no_data else e.current,
+        "baseline": e.baseline,
+        "deviation_percent": e.deviation_percent,
+        **_band_details(e),
+        "reasons": list(e.reasons),
+        "window_start": start,
+        "window_end": end,
+        "slot": slot,
+    }
+    if e.no_data:
+        details["no_data"] = True
+    return details
 
 
 _EVENT_TYPES = {

@@ -23,11 +23,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from shared.db.types import finite_or_none
-from shared.domain.baseline import earliest_needed, judge
-from shared.domain.episodes import Episode, EpisodeTracker
+from shared.domain.episodes import Episode
 from shared.domain.evaluation import Evaluation
 from shared.domain.kpi import Kpi
-from shared.domain.replay import ReplayedHistory, slots_in
+from shared.domain.observation import Observation
+from shared.domain.replay import Replay, SlotEvaluation, slots_in
 from shared.errors import InvalidRange
 from shared.services.replay import iso, load_replayable, observe_slot
 from shared.settings import Settings
@@ -37,16 +37,8 @@ from shared.sources import SourceRunner
 MAX_RANGE = timedelta(days=366)
 #: Slots replayed between two progress reports and two trims of the in-memory history.
 BATCH_SLOTS = 500
-#: Slack before the first slot's earliest baseline value (a daylight-saving hour).
-_MARGIN = timedelta(hours=1)
 #: Told the KPI's indicator, the slots replayed so far and the slots to replay, after each batch.
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SlotEvaluation:
-    slot: datetime
-    evaluation: Evaluation
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -104,40 +96,30 @@ class Backtester:
     ) -> Backtest:
         """Backtest the KPI named by id or indicator over `[start, end)`."""
         check_range(start, end)
-        with self._engine.connect() as connection:
+        with self._engine.connect().execution_options(postgresql_readonly=True) as connection:
             kpi = load_replayable(connection, reference)
-        warm_start = _warm_start(kpi, start, end)
-        total = sum(1 for _ in slots_in(kpi.schedule, warm_start, end))
-        history, tracker = ReplayedHistory(), EpisodeTracker(kpi.policy)
-        found: list[SlotEvaluation] = []
-        done = 0
+        replay = Replay(kpi, start)
+        warm_start = replay.warm_start(next(slots_in(kpi.schedule, start, end), None))
+        total, done = sum(1 for _ in slots_in(kpi.schedule, warm_start, end)), 0
         for batch in batches(slots_in(kpi.schedule, warm_start, end), BATCH_SLOTS):
             for slot in batch:
-                evaluations = self._evaluate(kpi, slot, history, done)
+                replay.add(slot, self._observe(kpi, slot, done))
                 done += 1
-                if slot >= start:
-                    tracker.observe(slot, evaluations)
-                    found += [SlotEvaluation(slot=slot, evaluation=e) for e in evaluations]
-            reach = earliest_needed(kpi, batch[-1])
-            if reach is not None:
-                history.forget_before(reach - _MARGIN)
+            replay.trim(batch[-1])
             if progress is not None:
                 progress(kpi.indicator, done, total)
-        slots = sum(1 for _ in slots_in(kpi.schedule, start, end))
         return Backtest(
             kpi=kpi.indicator,
             start=start,
             end=end,
-            slots=slots,
-            evaluations=found,
-            episodes=tracker.episodes(),
+            slots=replay.slots,
+            evaluations=replay.evaluations,
+            episodes=replay.episodes(),
         )
 
-    def _evaluate(self, kpi: Kpi, slot: datetime, history: ReplayedHistory, done: int) -> list[Evaluation]:
-        observations = observe_slot(self._runner, kpi, slot, timeout_s=self._timeout_s, done=done)
-        evaluations = judge(kpi, observations, history.baseline(kpi, slot))
-        history.record(slot, evaluations)
-        return evaluations
+    def _observe(self, kpi: Kpi, slot: datetime, done: int) -> list[Observation]:
+        progress = f"{done} slots replayed before it"
+        return observe_slot(self._runner, kpi, slot, timeout_s=self._timeout_s, progress=progress)
 
 
 def batches(items: Iterable[datetime], size: int) -> Iterator[tuple[datetime, ...]]:
@@ -145,13 +127,6 @@ def batches(items: Iterable[datetime], size: int) -> Iterator[tuple[datetime, ..
     iterator = iter(items)
     while batch := tuple(itertools.islice(iterator, size)):
         yield batch
-
-
-def _warm_start(kpi: Kpi, start: datetime, end: datetime) -> datetime:
-    """Where the replay begins: early enough for the baseline of the range's first slot."""
-    first = next(slots_in(kpi.schedule, start, end), None)
-    reach = None if first is None else earliest_needed(kpi, first)
-    return start if reach is None else min(start, reach - _MARGIN)
 
 
 def _evaluation(slot: datetime, e: Evaluation) -> dict[str, Any]:

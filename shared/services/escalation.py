@@ -6,10 +6,12 @@ For an event: load it with its alert and KPI, choose the recipients (`shared.dom
 by whoever claims it, so a redelivered message or two invocations at once send nothing twice. A failed send
 is retried with back-off inside the invocation (`Notifications__SendAttempts` tries); after that the row
 waits for the alert processor with its error and a retry time, until `Notifications__MaxDeliveryAttempts`,
-when it is marked failed and the administrator contact is told. A permanent error (a rejected address, a
-channel not configured) fails the row at once. A crash between a send and its bookkeeping can repeat that one
-send after the claim expires: at-least-once at that single point, and every channel carries the event id so
-a receiver can drop the repeat.
+when it is marked failed and the administrator contact is told. A permanent error (a rejected address) fails
+the row at once. A channel switched off (`Notifications__<Channel>__Enabled=false`) or not configured marks
+its rows `skipped` with the reason: never failed, retried or announced to the administrator. A notice about
+a live alert that was acknowledged or resolved before its turn is `dropped`. A crash between a send and its
+bookkeeping can repeat that one send after the claim expires: at-least-once at that single point, and every
+channel carries the event id so a receiver can drop the repeat.
 """
 
 from __future__ import annotations
@@ -31,16 +33,20 @@ from shared.db.alerts import EventRef
 from shared.db.notifications import Delivery, EventContext
 from shared.domain.alert import AlertEventType, AlertStatus
 from shared.domain.alert_text import compose, placeholder_values
-from shared.domain.notification import Channel
+from shared.domain.notification import Channel, DeliveryStatus
 from shared.domain.recipients import Member, address_of, select_recipients
+from shared.notify import unusable_reason
 from shared.notify.base import DeliveryError, Notice, Sender
+from shared.services import silencing
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.escalation")
 Clock = Callable[[], datetime]
 ACTOR = "system"
 #: Events that tell about a live alert: pointless once the alert is acknowledged or resolved.
-_LIVE_ONLY = frozenset({AlertEventType.OPENED, AlertEventType.RETRIGGERED, AlertEventType.ESCALATED})
+_LIVE_ONLY = frozenset(
+    {AlertEventType.OPENED, AlertEventType.RETRIGGERED, AlertEventType.ESCALATED, AlertEventType.UNSILENCED}
+)
 _MAX_BACKOFF = timedelta(days=1)
 
 
@@ -48,8 +54,9 @@ class Outcome(StrEnum):
     SENT = "sent"
     RETRYING = "retrying"  #: left for the alert processor
     FAILED = "failed"  #: final
-    SKIPPED = "skipped"  #: held or already done by someone else
+    SKIPPED = "skipped"  #: not sent: the channel is switched off or not configured
     DROPPED = "dropped"  #: not sent: the alert was acknowledged or resolved before its turn came
+    HELD = "held"  #: held or already done by someone else
 
 
 @dataclass(kw_only=True, slots=True)
@@ -163,17 +170,25 @@ class EventDispatcher:
             if context is None:
                 continue
             report.event_ids.append(event_id)
-            notice = _notice(context) if _still_relevant(context) else None
+            notice = _notice(context) if _still_relevant(context) and not self._held(context) else None
             results = [self._deliver(d, notice, members.get(d.contact_id)) for d in deliveries]
             with self._engine.begin() as connection:
                 self._record(connection, context, results, report, now=self._clock())
         return report
+
+    def _held(self, context: EventContext) -> bool:
+        """Whether a silence holds the event's notices now (its retries are dropped: when the silence ends,
+        the alert's current state is notified once instead)."""
+        with self._engine.connect() as connection:
+            return bool(silencing.covering_event(connection, context, now=self._clock()))
 
     def _plan(self, connection: Any, context: EventContext, now: datetime) -> bool:
         """Create the event's delivery rows; False when the event tells nobody (recorded why)."""
         event_type = context.event.event_type
         if not _still_relevant(context):
             log.info("event %s not sent: its alert is %s", context.event_id, context.alert_status.value)
+            return False
+        if silencing.hold_notice(connection, context, now=now):
             return False
         resolved = event_type is AlertEventType.RESOLVED
         reached = store.notified_channels(connection, context.alert_id) if resolved else {}
@@ -209,11 +224,15 @@ class EventDispatcher:
         now = self._clock()
         with self._engine.begin() as connection:
             if not store.claim(connection, delivery.id, now=now, until=now + self._lease):
-                return _Result(delivery=delivery, member=member, outcome=Outcome.SKIPPED)
+                return _Result(delivery=delivery, member=member, outcome=Outcome.HELD)
             if notice is None:
-                reason = "not sent: the alert is no longer open"
-                store.mark_failed(connection, delivery.id, tries=0, error=reason)
+                reason = "not sent: the alert is no longer open, or a silence holds it"
+                store.mark_unsent(connection, delivery.id, status=DeliveryStatus.DROPPED, reason=reason)
                 return _Result(delivery=delivery, member=member, outcome=Outcome.DROPPED, error=reason)
+            if delivery.channel not in self._senders():
+                reason = unusable_reason(delivery.channel, self._settings) or "no sender for this channel"
+                store.mark_unsent(connection, delivery.id, status=DeliveryStatus.SKIPPED, reason=reason)
+                return _Result(delivery=delivery, member=member, outcome=Outcome.SKIPPED, error=reason)
         tries, error = self._send(delivery, notice, member)
         with self._engine.begin() as connection:
             return self._settle(connection, delivery, member, tries, error)
@@ -230,9 +249,7 @@ class EventDispatcher:
                 channel, "the contact has no address on this channel any more", permanent=True
             )
         if sender is None:
-            from shared.notify import not_configured_reason
-
-            return 0, DeliveryError(channel, not_configured_reason(channel, self._settings), permanent=True)
+            return 0, DeliveryError(channel, unusable_reason(channel, self._settings), permanent=True)
         remaining = self._notifications.max_delivery_attempts - delivery.attempts
         tries = 0
 
@@ -296,11 +313,11 @@ class EventDispatcher:
         notice of a failure, which would loop)."""
         for result in results:
             report.outcomes[result.outcome] = report.outcomes.get(result.outcome, 0) + 1
-            if result.outcome is not Outcome.SKIPPED:
+            if result.outcome is not Outcome.HELD:
                 telemetry.record_notification(
                     channel=result.delivery.channel.value, outcome=result.outcome.value
                 )
-        done = [r for r in results if r.outcome is not Outcome.SKIPPED]
+        done = [r for r in results if r.outcome is not Outcome.HELD]
         if not done:
             return
         alerts.record_event(

@@ -85,13 +85,14 @@ class ExecutionReport:
             "metrics": [
                 {
                     "key": e.key,
-                    "current": e.current,
+                    "current": None if e.no_data else e.current,
                     "baseline": e.baseline,
                     "deviation_percent": e.deviation_percent,
                     "expected": e.expected,
                     "lower": e.lower,
                     "upper": e.upper,
                     "breach": e.breach,
+                    "no_data": e.no_data,
                 }
                 for e in self.evaluations
             ],
@@ -214,15 +215,8 @@ class Executor:
                     )
 
     def _run(self, kpi: Kpi, claimed: Claim) -> RunResult:
-        start, end = window(claimed.slot, kpi.last_minutes)
         timeout_s = max(1.0, (claimed.lease_until - self._clock()).total_seconds() - LEASE_MARGIN_S)
-        try:
-            observations = self._runner.run(kpi, window_start=start, window_end=end, timeout_s=timeout_s)
-        except SourceTimeout as error:
-            return RunResult(status=ExecutionStatus.TIMED_OUT, error=str(error))
-        except (SourceQueryError, SourceUnavailable, MonitoringGridError) as error:
-            return RunResult(status=ExecutionStatus.FAILED, error=f"{type(error).__name__}: {error}")
-        return RunResult(status=ExecutionStatus.SUCCEEDED, observations=tuple(observations))
+        return query_source(self._runner, kpi, claimed.slot, timeout_s=timeout_s)
 
     def _record(
         self,
@@ -254,12 +248,12 @@ class Executor:
                 return False
             if succeeded:
                 _store_history(connection, kpi, claimed, evaluations, now)
-            report.transitions = self._alerts.after_execution(
+            recorded = self._alerts.after_execution(
                 connection, kpi, claimed, evaluations, failures=failures, succeeded=succeeded, now=now
             )
             slots.release(connection, kpi.source, started.slot_no, claimed.execution_id)
         report.status, report.duration_ms, report.error = result.status.value, duration_ms, result.error
-        report.evaluations = evaluations
+        report.evaluations, report.transitions = recorded.evaluations, recorded.transitions
         report.events = [t.event for t in report.transitions if t.event is not None]
         telemetry.record_execution(kpi=kpi.indicator, outcome=result.status.value, duration_ms=duration_ms)
         for e in evaluations:
@@ -267,6 +261,18 @@ class Executor:
                 kpi=kpi.indicator, metric_key=e.key, deviation_percent=e.deviation_percent
             )
         return True
+
+
+def query_source(runner: SourceRunner, kpi: Kpi, slot: datetime, *, timeout_s: float) -> RunResult:
+    """Run the KPI's query for the window of `slot`; a timeout or a failure is an outcome, not an error."""
+    start, end = window(slot, kpi.last_minutes)
+    try:
+        observations = runner.run(kpi, window_start=start, window_end=end, timeout_s=timeout_s)
+    except SourceTimeout as error:
+        return RunResult(status=ExecutionStatus.TIMED_OUT, error=str(error))
+    except (SourceQueryError, SourceUnavailable, MonitoringGridError) as error:
+        return RunResult(status=ExecutionStatus.FAILED, error=f"{type(error).__name__}: {error}")
+    return RunResult(status=ExecutionStatus.SUCCEEDED, observations=tuple(observations))
 
 
 def read_baseline(connection: Connection, kpi: Kpi, slot: datetime) -> BaselineData:

@@ -16,6 +16,7 @@ are reported by type; their full text goes to the log). A check that raises or o
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
@@ -32,6 +33,7 @@ from sqlalchemy.exc import ArgumentError
 
 from shared.db import health as store
 from shared.db import migrate
+from shared.db.metrics import deliveries_by_channel
 from shared.domain.health import (
     CheckResult,
     ExecutionFacts,
@@ -43,7 +45,9 @@ from shared.domain.health import (
     queues_verdict,
     stale_after,
 )
+from shared.domain.notification import DeliveryStatus
 from shared.errors import SettingsError
+from shared.notify import channel_usability
 from shared.services.alert_processor import COMPONENT as PROCESSOR
 from shared.services.health_probes import (
     POISON_QUEUES,
@@ -116,7 +120,11 @@ def enabled_checks(
 def run_checks(checks: Mapping[str, Check], *, timeout_s: float) -> HealthReport:
     """Run `checks` concurrently; one that raises or outlives `timeout_s` is Unhealthy."""
     started = time.monotonic()
-    futures = {name: _EXECUTOR.submit(_timed, check) for name, check in checks.items()}
+    # Each check runs in the caller's context, so its log records keep the invocation's ids.
+    futures = {
+        name: _EXECUTOR.submit(contextvars.copy_context().run, _timed, check)
+        for name, check in checks.items()
+    }
     results = []
     for name, future in futures.items():
         remaining_s = max(0.0, timeout_s - (time.monotonic() - started))
@@ -241,16 +249,25 @@ def kpi_execution_check(engine: Engine, settings: Settings, *, now: datetime) ->
         facts,
         degraded_percent=options.failure_ratio_degraded_percent,
         unhealthy_percent=options.failure_ratio_unhealthy_percent,
+        minimum_executions=options.minimum_executions,
     )
 
 
 def alert_processing_check(engine: Engine, settings: Settings, *, now: datetime) -> Outcome:
-    """The alert processor's heartbeat, the oldest undispatched alert event, and failed deliveries."""
+    """The alert processor's heartbeat, the oldest undispatched alert event, and failed deliveries; the
+    detail also names each channel's usability and counts skipped and dropped deliveries, which are not
+    failures and never degrade the check."""
     options = settings.worker.health_checks
     with engine.connect() as connection:
         beat = store.heartbeat_of(connection, PROCESSOR)
         waiting, oldest = store.outbox_backlog(connection)
         failed = store.failed_deliveries_since(connection, since=now - DELIVERY_WINDOW)
+        unsent = {
+            f"{status.value}_deliveries_24h": sum(
+                deliveries_by_channel(connection, status=status, created_since=now - DELIVERY_WINDOW).values()
+            )
+            for status in (DeliveryStatus.SKIPPED, DeliveryStatus.DROPPED)
+        }
     missed_runs = MISSED_PROCESSOR_RUNS * timedelta(seconds=settings.worker.alert_processing.interval_seconds)
     facts = ProcessingFacts(
         heartbeat_age=None if beat is None else now - beat.at,
@@ -259,12 +276,13 @@ def alert_processing_check(engine: Engine, settings: Settings, *, now: datetime)
         oldest_undispatched_age=None if oldest is None else now - oldest,
         failed_deliveries=failed,
     )
-    return alert_processing_verdict(
+    status, detail = alert_processing_verdict(
         facts,
         heartbeat_degraded=missed_runs,
         heartbeat_unhealthy=max(timedelta(seconds=options.heartbeat_unhealthy_seconds), missed_runs),
         outbox_degraded=timedelta(seconds=options.outbox_degraded_seconds),
     )
+    return status, {**detail, **unsent, "channels": channel_usability(settings)}
 
 
 def _queues(counts: QueueCounts, settings: Settings) -> Check:

@@ -97,7 +97,8 @@ class HealthMonitor:
                 self._open(connection, report, result, now=now)
             elif report.status is not HealthStatus.UNHEALTHY and result.alert_id is not None:
                 self._resolve(connection, report, result, now=now)
-            heartbeat(connection, COMPONENT, status=report.status.value, now=now, details=report.to_dict())
+            details = report.to_dict(names=True)
+            heartbeat(connection, COMPONENT, status=report.status.value, now=now, details=details)
         if result.transition:
             level = logging.WARNING if result.transition == "opened" else logging.INFO
             log.log(

@@ -20,6 +20,9 @@ status at level 0) are always present, with 0 when nothing matches, so sums neve
   A gauge over a window rather than a `_total` counter: cleanup deletes old rows, so an all-time count taken
   from the table would go down, which a counter must never do.
 - `mgrid_notifications_retrying{channel}`: deliveries whose last try failed, waiting for a retry.
+- `mgrid_notifications_skipped_24h{channel}`, `mgrid_notifications_dropped_24h{channel}`: deliveries created
+  in the last 24 hours never tried because their channel is switched off or not configured (skipped), or
+  because their alert was acknowledged or resolved first (dropped). Neither counts as failed.
 - `mgrid_heartbeat_age_seconds{component}`: time since each periodic component (the alert processor)
   last reported.
 """
@@ -60,6 +63,12 @@ def render_metrics(engine: Engine, *, now: datetime, settings: Settings) -> str:
             connection, status=DeliveryStatus.FAILED, created_since=now - FAILURES_WINDOW
         )
         retrying = store.deliveries_by_channel(connection, status=DeliveryStatus.PENDING)
+        unsent = {
+            status: store.deliveries_by_channel(
+                connection, status=status, created_since=now - FAILURES_WINDOW
+            )
+            for status in (DeliveryStatus.SKIPPED, DeliveryStatus.DROPPED)
+        }
         heartbeats = store.heartbeats(connection)
     return "".join(
         [
@@ -89,6 +98,16 @@ def render_metrics(engine: Engine, *, now: datetime, settings: Settings) -> str:
                 "mgrid_notifications_retrying",
                 "Deliveries whose last try failed, waiting for a retry, by channel.",
                 _by_channel(retrying),
+            ),
+            family(
+                "mgrid_notifications_skipped_24h",
+                "Deliveries created in the last 24 hours whose channel is switched off or not configured.",
+                _by_channel(unsent[DeliveryStatus.SKIPPED]),
+            ),
+            family(
+                "mgrid_notifications_dropped_24h",
+                "Deliveries created in the last 24 hours not sent: their alert was acknowledged or resolved.",
+                _by_channel(unsent[DeliveryStatus.DROPPED]),
             ),
             family(
                 "mgrid_heartbeat_age_seconds",

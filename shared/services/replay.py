@@ -36,16 +36,16 @@ def load_replayable(connection: Connection, reference: str) -> Kpi:
 
 
 def observe_slot(
-    runner: SourceRunner, kpi: Kpi, slot: datetime, *, timeout_s: float, done: int
+    runner: SourceRunner, kpi: Kpi, slot: datetime, *, timeout_s: float, progress: str
 ) -> list[Observation]:
     """Run the KPI's query for the window of `slot`, as the executor would have at that slot; a failure
-    stops the replay (`done`: the slots finished before it, for the message)."""
+    stops the replay (`progress`: what was done before it, for the message)."""
     start, end = window(slot, kpi.last_minutes)
     try:
         return runner.run(kpi, window_start=start, window_end=end, timeout_s=timeout_s)
     except (SourceTimeout, SourceQueryError, SourceUnavailable, MonitoringGridError) as error:
         raise ReplayStopped(
-            kpi.indicator, iso(slot), f"{type(error).__name__}: {error}", done=done
+            kpi.indicator, iso(slot), f"{type(error).__name__}: {error}", progress=progress
         ) from error
 
 

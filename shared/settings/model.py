@@ -25,6 +25,7 @@ from shared.errors import SettingsError
 
 DEFAULT_MONITORING_URL = "sqlite:///.data/monitoring.db"
 LogLevel = Literal["Trace", "Debug", "Information", "Warning", "Error", "Critical"]
+LogFormat = Literal["text", "json"]
 
 # The reference week used to measure how often a schedule fires (any fixed Monday works).
 _SCHEDULE_PROBE_START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -218,6 +219,13 @@ class HealthChecksSettings(_Section):
         alias="FailureRatioUnhealthyPercent",
         description="Share of failed executions in the last hour at which kpi-execution is Unhealthy.",
     )
+    minimum_executions: int = Field(
+        5,
+        ge=1,
+        le=100000,
+        alias="MinimumExecutions",
+        description="Executions finished in the last hour before their failure ratio can degrade health.",
+    )
     heartbeat_unhealthy_seconds: int = Field(
         300,
         ge=30,
@@ -277,14 +285,16 @@ class AlertProcessingSettings(_Section):
         description="Minutes an open alert waits before escalating to the next contact level.",
     )
     enable_auto_resolution: bool = Field(
-        True, alias="EnableAutoResolution", description="Resolve alerts with no new breach for the timeout."
+        True,
+        alias="EnableAutoResolution",
+        description="Resolve alerts whose KPI stopped evaluating their key, after the timeout.",
     )
     auto_resolution_timeout_minutes: int = Field(
         120,
         ge=1,
         le=43200,
         alias="AutoResolutionTimeoutMinutes",
-        description="Minutes without a breach after which an alert resolves itself.",
+        description="Minutes after three of its KPI's periods without an evaluation that an alert resolves.",
     )
     outbox_grace_seconds: int = Field(
         60,
@@ -308,10 +318,18 @@ class AlertProcessingSettings(_Section):
 
 
 class LoggingSettings(_Section):
-    """`Worker__Logging__*`: the level of the application's own logger tree."""
+    """`Worker__Logging__*`: the level of the application's own logger tree, and the local log format."""
 
     minimum_level: LogLevel = Field(
-        "Information", alias="MinimumLevel", description="Level of the `mgrid` loggers (.NET level names)."
+        "Information",
+        alias="MinimumLevel",
+        description="Level of the `mgrid` loggers (.NET level names): Functions host, devhost and `mgrid`.",
+    )
+    format: LogFormat = Field(
+        "text",
+        alias="Format",
+        description="Local console logs (devhost, `mgrid`): text, or json lines with the invocation, "
+        "execution, KPI and alert ids.",
     )
 
 
@@ -333,6 +351,21 @@ class WorkerSettings(_Section):
 
 SmtpSecurity = Literal["none", "starttls", "tls"]
 SmsMode = Literal["acs", "gateway"]
+
+
+def _switch(channel: str) -> Any:
+    """The `Enabled` switch of a notification channel (default on)."""
+    return Field(
+        True,
+        alias="Enabled",
+        description=f"Send {channel}; while false its deliveries are recorded as skipped, never failed.",
+    )
+
+
+class EmailSettings(_Section):
+    """`Notifications__Email__*`: the email channel's switch (the server is `Notifications__Smtp__*`)."""
+
+    enabled: bool = _switch("email")
 
 
 class SmtpSettings(_Section):
@@ -360,6 +393,7 @@ class SmtpSettings(_Section):
 class SmsSettings(_Section):
     """`Notifications__Sms__*`: how SMS leave (Azure Communication Services or an email-to-SMS gateway)."""
 
+    enabled: bool = _switch("SMS")
     mode: SmsMode = Field(
         "acs", alias="Mode", description="acs (Azure Communication Services) or gateway (email-to-SMS)."
     )
@@ -386,11 +420,33 @@ class AcsSettings(_Section):
     _unset = field_validator("connection_string", "from_number", mode="before")(_empty_is_none)
 
 
+class TeamsSettings(_Section):
+    """`Notifications__Teams__*`: the Microsoft Teams channel's switch."""
+
+    enabled: bool = _switch("Microsoft Teams cards")
+
+
+class SlackSettings(_Section):
+    """`Notifications__Slack__*`: the Slack channel's switch."""
+
+    enabled: bool = _switch("Slack messages")
+
+
+class WebhookSettings(_Section):
+    """`Notifications__Webhook__*`: the generic webhook channel's switch."""
+
+    enabled: bool = _switch("generic webhook calls")
+
+
 class NotificationsSettings(_Section):
     """`Notifications__*`: channels, signing and delivery retries."""
 
+    email: EmailSettings = Field(default_factory=EmailSettings, alias="Email")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, alias="Smtp")
     sms: SmsSettings = Field(default_factory=SmsSettings, alias="Sms")
+    teams: TeamsSettings = Field(default_factory=TeamsSettings, alias="Teams")
+    slack: SlackSettings = Field(default_factory=SlackSettings, alias="Slack")
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings, alias="Webhook")
     acs: AcsSettings = Field(default_factory=AcsSettings, alias="Acs")
     webhook_secret: str | None = Field(
         None,

@@ -4,13 +4,14 @@ Three shapes reach us (see DESIGN.md section 3 and the original's procedures):
 
 - **Query rows**: `key, current_value[, historical_value]` matched by column name (case-insensitive) or, when
   neither `key` nor `current_value` is named, by position 0, 1, (2). One row is one metric. A NULL key
-  becomes the KPI's indicator; a NULL current value means "no data for that key" and the row is skipped.
+  becomes the KPI's indicator; a NULL current value is "no data for that key": an observation whose
+  `current` is None (see `shared.domain.no_data`).
 - **Output parameters** (procedure contract 1: `@Key`, `@CurrentValue`, `@HistoricalValue`): the same rules
   for exactly one row; the historical value is the source's baseline.
 - **Item result set** (procedure contract 2: `ItemName, Total, Successful|Marked`): one success-rate metric
   per item (Successful / Total x 100) plus the overall rate under the key `(all)`. An item with Total 0 or
-  NULL, or NULL Successful, has no data and is left out of the overall rate too; the source gives no
-  baseline. A NULL item name becomes `(none)`.
+  NULL, or NULL Successful, has no data (current None) and is left out of the overall rate; the source
+  gives no baseline. A NULL item name becomes `(none)`.
 
 Every violation (non-numeric value, duplicate key, too few columns, too many rows) raises
 `SourceQueryError` naming the KPI.
@@ -55,13 +56,12 @@ class ProcedureSignature:
 
 
 def observations_from_rows(indicator: str, result: ResultSet) -> list[Observation]:
-    """Query rows -> one observation per row with a current value; zero rows is a valid, empty result."""
+    """Query rows -> one observation per row (current None for a NULL value); zero rows is a valid, empty
+    result."""
     _check_size(indicator, result)
     key_at, current_at, historical_at = _query_columns(indicator, result.columns)
     observations: list[Observation] = []
     for row in result.rows:
-        if row[current_at] is None:
-            continue
         key = indicator if row[key_at] is None else str(row[key_at])
         historical = None if historical_at is None else row[historical_at]
         observations.append(_metric(indicator, key, row[current_at], historical))
@@ -86,6 +86,7 @@ def observations_from_items(indicator: str, result: ResultSet) -> list[Observati
         total = _count(indicator, row[total_at], f"Total of {key!r}")
         successful = _count(indicator, row[successful_at], f"Successful of {key!r}")
         if not total or successful is None:
+            observations.append(Observation(key=key, current=None))
             continue
         sum_total += total
         sum_successful += successful
@@ -98,7 +99,7 @@ def observations_from_items(indicator: str, result: ResultSet) -> list[Observati
 def _metric(indicator: str, key: str, current: object, historical: object) -> Observation:
     return Observation(
         key=key,
-        current=_number(indicator, current, f"current value of {key!r}"),
+        current=None if current is None else _number(indicator, current, f"current value of {key!r}"),
         source_baseline=None
         if historical is None
         else _number(indicator, historical, f"historical value of {key!r}"),

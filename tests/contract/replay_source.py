@@ -59,7 +59,7 @@ def source_runner(source_url: str) -> Iterator[SourceRunner]:
 
 def hourly_kpi(**changes: Any) -> Kpi:
     """An hourly KPI summing the series over its last hour."""
-    return make_kpi(sql_text=SERIES_QUERY, schedule=HOURLY, last_minutes=60, **changes)
+    return make_kpi(**{"sql_text": SERIES_QUERY, "schedule": HOURLY, "last_minutes": 60, **changes})
 
 
 def row_counts(engine: Engine) -> dict[str, int]:

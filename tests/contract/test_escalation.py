@@ -150,6 +150,10 @@ def seed(service: Service, *, priority: int = 1) -> Setup:
     return Setup(kpi_id=kpi_id, contacts=ids)
 
 
+#: The seeded KPI runs every 5 minutes: its key counts as no longer evaluated three periods after a run.
+STALE_IN = timedelta(minutes=15)
+
+
 def open_alert(
     service: Service, kpi_id: int, *, escalate_in: timedelta | None = timedelta(minutes=60)
 ) -> EventRef:
@@ -165,6 +169,7 @@ def open_alert(
             values=AlertValues(current=52, baseline=104.5, deviation_percent=-50.24),
             now=now,
             next_escalation_at=now + escalate_in if escalate_in else None,
+            stale_at=now + STALE_IN,
         )
         event = alert_store.record_event(
             connection,
@@ -303,14 +308,34 @@ def test_a_permanent_failure_is_not_retried(service: Service) -> None:
     assert service.senders[Channel.WEBHOOK].tries == 1
 
 
-def test_a_channel_that_is_not_configured_fails_naming_the_setting(service: Service) -> None:
+def test_a_channel_that_is_not_configured_is_skipped_naming_the_setting(service: Service) -> None:
     del service.senders[Channel.SMS]
-    service.dispatcher.dispatch(open_alert(service, seed(service).kpi_id).event_id)
+    event = open_alert(service, seed(service).kpi_id)
+    report = service.dispatcher.dispatch(event.event_id)
     [(status, error)] = service.rows(
         select(notifications.c.status, notifications.c.last_error).where(notifications.c.channel == "sms")
     )
-    assert status == "failed"
+    assert status == "skipped"
     assert "Notifications__Acs__ConnectionString" in error
+    counts = [report.count(outcome) for outcome in (Outcome.SKIPPED, Outcome.FAILED, Outcome.SENT)]
+    assert counts == [1, 0, 3]
+    assert "delivery_failed" not in [kind for kind, _ in service.events(event.alert_id)]
+    service.clock.now = NOW + timedelta(days=1)
+    assert service.dispatcher.retry_due(limit=100).event_ids == []  # a skipped delivery is never retried
+
+
+def test_a_retry_whose_alert_was_acknowledged_meanwhile_is_dropped_not_failed(service: Service) -> None:
+    service.senders[Channel.SMS].failures = 3
+    opened = open_alert(service, seed(service).kpi_id)
+    service.dispatcher.dispatch(opened.event_id)
+    AlertActions(service.database.engine, clock=service.clock).acknowledge(opened.alert_id, by="alice")
+    service.clock.now = NOW + timedelta(hours=1)
+
+    report = service.dispatcher.retry_due(limit=100)
+
+    assert (report.count(Outcome.DROPPED), report.count(Outcome.FAILED)) == (1, 0)
+    assert ("Ops", "sms", "dropped", 3) in service.deliveries()
+    assert "delivery_failed" not in [kind for kind, _ in service.events(opened.alert_id)]
 
 
 def test_escalation_walks_the_levels_on_schedule_then_stops(service: Service) -> None:
@@ -413,16 +438,16 @@ def test_auto_resolution_by_timeout_sends_a_resolved_notice(database: Database) 
     service = build(database, Worker__AlertProcessing__AutoResolutionTimeoutMinutes="120")
     opened = open_alert(service, seed(service).kpi_id, escalate_in=None)
     service.dispatcher.dispatch(opened.event_id)
-    service.clock.now = NOW + timedelta(minutes=119)
+    service.clock.now = NOW + STALE_IN + timedelta(minutes=119)
     assert service.processor.run().auto_resolved == 0
-    service.clock.now = NOW + timedelta(minutes=120)
+    service.clock.now = NOW + STALE_IN + timedelta(minutes=120)
     report = service.processor.run()
     assert report.auto_resolved == 1
     [event] = report.events
     service.dispatcher.dispatch(event.event_id)
     resolved = [n for _, n in service.senders[Channel.EMAIL].sent if n.event_type == "resolved"]
     assert len(resolved) == 2
-    assert "Resolved: no breach for 120 min." in resolved[0].body
+    assert "Resolved: not evaluated for three periods and 120 min." in resolved[0].body
     [(status, by)] = service.rows(select(alerts.c.status, alerts.c.resolved_by))
     assert (status, by) == ("resolved", "system")
 

@@ -205,10 +205,35 @@ def test_a_breach_opens_an_alert_only_after_fire_after_and_resolves_after_resolv
         with pipeline.database.engine.begin() as connection:
             execution_id = pipeline.queue_slot(connection, kpi_id, NOW + timedelta(minutes=5 * minute))
         transitions.append([t.transition.value for t in pipeline.run(execution_id).transitions])
-    assert transitions == [[], ["opened"], [], [], ["resolved"]]
+    assert transitions == [[], ["opened"], ["retriggered"], [], ["resolved"]]
     events = sorted(pipeline.rows(alert_events, alert_events.c.id, alert_events.c.event_type))
-    assert [event_type for _, event_type in events] == ["opened", "resolved"]
-    assert len(pipeline.rows(outbox, outbox.c.id)) == 2
+    assert [event_type for _, event_type in events] == ["opened", "retriggered", "resolved"]
+    assert len(pipeline.rows(outbox, outbox.c.id)) == 2  # the retrigger inside the cooldown tells nobody
+
+
+def test_a_retrigger_inside_the_cooldown_writes_its_event_without_an_outbox_entry(
+    pipeline: Pipeline,
+) -> None:
+    kpi = make_kpi(sql_text=READINGS, policy=AlertPolicy(cooldown_minutes=30))
+    with pipeline.database.engine.begin() as connection:
+        kpi_id = insert_kpi(connection, kpi, next_run_at=None)
+    reports = []
+    for minutes in (0, 5, 35):
+        set_readings(pipeline, k=50)
+        pipeline.clock.now = NOW + timedelta(minutes=minutes, seconds=5)
+        with pipeline.database.engine.begin() as connection:
+            execution_id = pipeline.queue_slot(connection, kpi_id, NOW + timedelta(minutes=minutes))
+        reports.append(pipeline.run(execution_id))
+    assert [[t.transition.value for t in r.transitions] for r in reports] == [
+        ["opened"],
+        ["retriggered"],
+        ["retriggered"],
+    ]
+    assert [len(r.events) for r in reports] == [1, 0, 1]  # only the one after the cooldown is dispatched
+    events = sorted(pipeline.rows(alert_events, alert_events.c.id, alert_events.c.event_type))
+    assert [event_type for _, event_type in events] == ["opened", "retriggered", "retriggered"]
+    outboxed = {event_id for (event_id,) in pipeline.rows(outbox, outbox.c.event_id)}
+    assert outboxed == {events[0][0], events[2][0]}
 
 
 def test_failures_open_an_execution_failing_alert_after_n_in_a_row_and_a_success_resolves_it(

@@ -38,13 +38,14 @@ _SLOTS = itertools.count()
 
 
 def checks(database: Database, *, now: datetime = NOW, **env: str) -> dict[str, Any]:
-    """The report's checks as `GET /api/health` shows them, for the database's state at `now`."""
+    """The report's checks as `GET /api/health/details` shows them (with names), for the database's state
+    at `now`."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
         settings = Settings.load()
     report = check_health(lambda: settings, lambda: database.engine, now=lambda: now)
-    result: dict[str, Any] = report.to_dict()["checks"]
+    result: dict[str, Any] = report.to_dict(names=True)["checks"]
     return result
 
 

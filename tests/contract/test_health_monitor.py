@@ -77,6 +77,8 @@ class World:
 @pytest.fixture
 def world(database: Database, monkeypatch: pytest.MonkeyPatch) -> World:
     monkeypatch.setenv("Notifications__AdminContact", "Admin")
+    with database.engine.begin() as connection:  # one fresh active KPI: zero active KPIs is Degraded
+        insert_kpi(connection, make_kpi(indicator="Monitored"))
     return World(database, Clock(NOW), Settings.load())
 
 
@@ -125,7 +127,7 @@ def test_each_run_records_its_report_as_the_health_heartbeat(world: World) -> No
     with world.database.engine.connect() as connection:
         row = connection.execute(select(system_status).where(system_status.c.component == "health")).one()
     assert (row.status, row.heartbeat_at) == ("Healthy", NOW)
-    assert json.loads(row.details) == result.report.to_dict()
+    assert json.loads(row.details) == result.report.to_dict(names=True)
     assert (result.transition, result.events, world.system_alerts()) == (None, [], [])
 
 

@@ -245,3 +245,22 @@ def test_an_empty_database_still_answers_every_closed_series(database: Database)
     assert sum(v for (name, _), v in samples.items() if name == "mgrid_executions_last_5m") == 0
     assert len([name for name, _ in samples if name == "mgrid_alerts_open"]) == 4
     assert not [name for name, _ in samples if name.endswith("_age_seconds") and "oldest" not in name]
+
+
+def test_skipped_and_dropped_deliveries_are_counted_apart_from_failures(database: Database) -> None:
+    with database.engine.begin() as connection:
+        alert_id = add_alert(connection, add_kpi(connection, "Deposits", last_success=NOW), Severity.CRITICAL)
+        event_id = add_event(connection, alert_id, at=NOW - timedelta(hours=1))
+        ops = insert_contact(connection, "Ops", email="ops@example.com")
+        dev = insert_contact(connection, "Dev", email="dev@example.com")
+        add_delivery(
+            connection, event_id, ops, "sms", "skipped", last_error="Notifications__Sms__Enabled is false"
+        )
+        add_delivery(connection, event_id, dev, "sms", "skipped", created_at=NOW - timedelta(days=2))
+        add_delivery(connection, event_id, ops, "email", "dropped")
+
+    samples = parse(render_metrics(database.engine, now=NOW, settings=Settings.load()))
+
+    assert by_channel(samples, "mgrid_notifications_skipped_24h")["sms"] == 1
+    assert by_channel(samples, "mgrid_notifications_dropped_24h")["email"] == 1
+    assert set(by_channel(samples, "mgrid_notifications_failed_24h").values()) == {0}

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Connection, Table, insert, inspect, select
 
 from shared.db import migrate
-from shared.db.tables import metadata
+from shared.db.kpis import kpi_values
+from shared.db.tables import alerts, kpis, metadata
+from shared.domain.kpi import Schedule
+from shared.domain.schedule import latest_slot_at_or_before
 from tests.conftest import Database
+from tests.factories import NOW, make_kpi
 
 
 def _tables(database: Database) -> set[str]:
@@ -68,3 +75,85 @@ def test_migrated_schema_has_the_hot_path_indexes(database: Database) -> None:
         "next_attempt_at",
     ]
     assert indexes["outbox"]["ix_outbox_dispatched_at_created_at"] == ["dispatched_at", "created_at"]
+
+
+def test_0004_aligns_next_runs_and_gives_unresolved_alerts_their_stale_at(empty_database: Database) -> None:
+    engine = empty_database.engine
+    migrate.upgrade(engine, "0003")
+    thursday = datetime(2026, 11, 26, tzinfo=UTC)  # where a weekly KPI ran when slots counted from 1970-01-01
+    triggered = datetime(2026, 11, 28, 12, 3, tzinfo=UTC)
+    with engine.begin() as connection:
+        ids = {
+            name: _kpi_at_0003(connection, name, schedule, next_run_at=at, active=active)
+            for name, schedule, at, active in [
+                ("five", Schedule(frequency_minutes=5), datetime(2026, 11, 28, 12, 7, tzinfo=UTC), True),
+                ("aligned", Schedule(frequency_minutes=5), datetime(2026, 11, 28, 12, 5, tzinfo=UTC), True),
+                ("weekly", Schedule(frequency_minutes=10080), thursday, True),
+                ("legacy", Schedule(frequency_minutes=7), datetime(2026, 11, 28, 12, 0, tzinfo=UTC), True),
+                ("paused", Schedule(frequency_minutes=10080), None, False),
+                ("cron", Schedule(cron="0 0 9 * * *"), datetime(2026, 11, 29, 9, tzinfo=UTC), True),
+            ]
+        }
+        alerts_by_key = {
+            key: _alert_at_0003(connection, kpi_id, key, kind=kind, status=status, triggered=triggered)
+            for key, kpi_id, kind, status in [
+                ("open-five", ids["five"], "breach", "open"),
+                ("acked-weekly", ids["weekly"], "breach", "acknowledged"),
+                ("failing-cron", ids["cron"], "execution_failure", "open"),
+                ("resolved", ids["five"], "breach", "resolved"),
+                ("service-health", None, "system", "open"),
+            ]
+        }
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        next_runs = dict(connection.execute(select(kpis.c.indicator, kpis.c.next_run_at)).all())
+        stale = dict(connection.execute(select(alerts.c.id, alerts.c.stale_at)).all())
+    assert next_runs == {
+        "five": datetime(2026, 11, 28, 12, 10, tzinfo=UTC),
+        "aligned": datetime(2026, 11, 28, 12, 5, tzinfo=UTC),
+        "weekly": datetime(2026, 11, 30, tzinfo=UTC),  # the Monday after
+        "legacy": latest_slot_at_or_before(
+            Schedule(frequency_minutes=7), datetime(2026, 11, 28, 12, 6, tzinfo=UTC)
+        ),
+        "paused": None,
+        "cron": datetime(2026, 11, 29, 9, tzinfo=UTC),
+    }
+    assert {key: stale[alert_id] for key, alert_id in alerts_by_key.items()} == {
+        "open-five": triggered + timedelta(minutes=15),
+        "acked-weekly": triggered + timedelta(weeks=3),
+        "failing-cron": triggered + timedelta(days=1),
+        "resolved": None,
+        "service-health": None,
+    }
+
+
+def _existing(connection: Connection, table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """`row` without the columns a later migration adds: the insert must fit the schema at 0003."""
+    columns = {column["name"] for column in inspect(connection).get_columns(table.name)}
+    return {name: value for name, value in row.items() if name in columns}
+
+
+def _kpi_at_0003(
+    connection: Connection, name: str, schedule: Schedule, *, next_run_at: datetime | None, active: bool
+) -> int:
+    kpi = make_kpi(indicator=name, schedule=schedule, is_active=active)
+    row = {**kpi_values(kpi), "next_run_at": next_run_at, "created_at": NOW, "updated_at": NOW}
+    return int(
+        connection.execute(insert(kpis).values(_existing(connection, kpis, row))).inserted_primary_key[0]
+    )
+
+
+def _alert_at_0003(
+    connection: Connection, kpi_id: int | None, key: str, *, kind: str, status: str, triggered: datetime
+) -> int:
+    row = {
+        "kpi_id": kpi_id,
+        "metric_key": key,
+        "kind": kind,
+        "status": status,
+        "severity": "critical",
+        "opened_at": triggered,
+        "last_triggered_at": triggered,
+    }
+    result = connection.execute(insert(alerts).values(_existing(connection, alerts, row)))
+    return int(result.inserted_primary_key[0])

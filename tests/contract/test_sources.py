@@ -331,7 +331,7 @@ def test_a_postgresql_procedure_with_inout_parameters_follows_the_output_paramet
 
 @pytest.mark.parametrize(
     ("last_minutes", "expected"),
-    [(15, [Observation(key="Deposits", current=15)]), (0, [])],
+    [(15, [Observation(key="Deposits", current=15)]), (0, [Observation(key="Deposits", current=None)])],
 )
 @postgres_only
 def test_a_null_key_is_the_indicator_and_a_null_current_value_is_no_data(
@@ -346,6 +346,7 @@ def test_a_set_returning_function_follows_the_item_result_set_contract(procedure
     job = kpi("stats.monitor_transactions", kind=KpiKind.PROCEDURE)
     assert run(procedures.runner, job) == [
         Observation(key="Deposit", current=pytest.approx(200 / 3)),
+        Observation(key="Bet", current=None),  # Total 0: no data, left out of the overall rate
         Observation(key="(all)", current=pytest.approx(200 / 3)),
     ]
     marked = kpi('stats."MonitorBonus"', kind=KpiKind.PROCEDURE)

@@ -26,6 +26,26 @@ def free_port() -> int:
 
 
 def test_devhost_serves_the_real_app_and_exits_0_on_sigterm(azurite: str, tmp_path: Path) -> None:
+    text = run_devhost(azurite, tmp_path)
+    assert "Host started: 13 functions, 0 in error" in text
+    assert "Host stopped" in text
+
+
+def test_devhost_logs_json_lines_at_the_minimum_level_with_invocation_ids(
+    azurite: str, tmp_path: Path
+) -> None:
+    text = run_devhost(
+        azurite, tmp_path, Worker__Logging__Format="json", Worker__Logging__MinimumLevel="Debug"
+    )
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert any(line["message"].startswith("Host started") for line in lines)
+    app_debug = [line for line in lines if line["logger"].startswith("mgrid") and line["level"] == "DEBUG"]
+    assert app_debug, text
+    assert all("invocation_id" in line for line in app_debug), app_debug
+
+
+def run_devhost(azurite: str, tmp_path: Path, **settings: str) -> str:
+    """Start the devhost on a fresh database, wait for /api/health, stop it with SIGTERM; its log."""
     database = tmp_path / "monitoring.db"
     engine = create_monitoring_engine(f"sqlite:///{database}")
     migrate.upgrade(engine)
@@ -35,6 +55,7 @@ def test_devhost_serves_the_real_app_and_exits_0_on_sigterm(azurite: str, tmp_pa
         **os.environ,
         "ConnectionStrings__Monitoring": f"sqlite:///{database}",
         "AzureWebJobsStorage": azurite,
+        **settings,
     }
     log = tmp_path / "devhost.log"
     with log.open("wb") as output:
@@ -66,6 +87,4 @@ def test_devhost_serves_the_real_app_and_exits_0_on_sigterm(azurite: str, tmp_pa
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    text = log.read_text()
-    assert "Host started: 13 functions, 0 in error" in text
-    assert "Host stopped" in text
+    return log.read_text()

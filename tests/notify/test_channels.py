@@ -7,7 +7,14 @@ import pytest
 
 from shared.domain.contact import Contact
 from shared.domain.notification import Channel
-from shared.notify import build_senders, facts, not_configured_reason, one_line
+from shared.notify import (
+    build_senders,
+    channel_usability,
+    facts,
+    not_configured_reason,
+    one_line,
+    unusable_reason,
+)
 from shared.notify.email import EmailSender
 from shared.notify.sms import AcsSmsSender, GatewaySmsSender
 from shared.settings.model import Settings
@@ -132,3 +139,19 @@ def test_senders_built_from_app_settings_deliver_to_real_receivers(
 
     assert [mail.rcpt_tos for mail in smtp_server.mails] == [("ops@example.test",)]
     assert http_receiver.requests[0].headers["X-MonitoringGrid-Signature"] is not None
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+def test_a_switched_off_channel_has_no_sender_and_says_which_setting_is_off(
+    monkeypatch: pytest.MonkeyPatch, channel: Channel
+) -> None:
+    section = {"email": "Email", "sms": "Sms", "teams": "Teams", "slack": "Slack", "webhook": "Webhook"}
+    switch = f"Notifications__{section[channel.value]}__Enabled"
+    values = {**ACS, "Notifications__Smtp__Host": "mail.example.test", switch: "false"}
+    settings = _settings(monkeypatch, values)
+
+    assert channel not in build_senders(settings)
+    assert unusable_reason(channel, settings) == f"{switch} is false"
+    assert channel_usability(settings) == {
+        other.value: f"{switch} is false" if other is channel else "usable" for other in Channel
+    }

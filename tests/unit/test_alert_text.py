@@ -139,6 +139,27 @@ def test_a_breach_notice_says_what_was_expected_and_why() -> None:
     assert "Why: down 50.2% from 104.5, below the band 90.25 to 118.75." in body
 
 
+NO_DATA = {
+    "current": None,
+    "baseline": None,
+    "deviation_percent": None,
+    "reasons": ["no data"],
+    "no_data": True,
+}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "prefix"),
+    [(AlertEventType.OPENED, ""), (AlertEventType.RETRIGGERED, "[Still no data] ")],
+)
+def test_a_no_data_notice_shows_the_value_as_not_available_and_says_no_data(
+    event_type: AlertEventType, prefix: str
+) -> None:
+    subject, body = compose(BREACH, event(event_type, **NO_DATA))
+    assert subject == f"{prefix}Settlement Companies/PayFlow: n/a vs n/a (n/a%)"
+    assert body.endswith("Why: no data.")
+
+
 def test_an_opened_breach_uses_the_kpis_templates() -> None:
     subject, body = compose(BREACH, event(AlertEventType.OPENED))
     assert subject == "Settlement Companies/PayFlow: 52 vs 104.5 (-50.2%)"
@@ -172,6 +193,13 @@ def test_an_opened_breach_uses_the_kpis_templates() -> None:
             {"by": "alice", "reason": "fixed"},
             "[Resolved] ",
             "Resolved by alice: fixed.",
+        ),
+        (
+            AlertEventType.UNSILENCED,
+            0,
+            {"reason": "the silence ended", "silence_id": "3"},
+            "[Silence ended] ",
+            "A silence held this alert's notices; it ended and the alert is still open.",
         ),
         (
             AlertEventType.DELIVERY_FAILED,

@@ -17,7 +17,8 @@ from shared.domain.alerting import (
     decide_failure,
     severity,
 )
-from shared.domain.kpi import AlertPolicy, Priority
+from shared.domain.kpi import AlertPolicy, Priority, Schedule
+from shared.domain.schedule import next_slot_after, stale_after
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 NAIVE = datetime(2026, 3, 10, 12, 0)  # noqa: DTZ001 - the naive datetime under test
@@ -40,6 +41,7 @@ def an_alert(
     notified_ago: timedelta | None = timedelta(minutes=60),
     triggered_ago: timedelta = timedelta(minutes=5),
     age: timedelta = timedelta(minutes=90),
+    stale_ago: timedelta | None = None,
 ) -> OpenAlert:
     return OpenAlert(
         id=7,
@@ -47,6 +49,7 @@ def an_alert(
         opened_at=NOW - age,
         last_triggered_at=NOW - triggered_ago,
         last_notified_at=None if notified_ago is None else NOW - notified_ago,
+        stale_at=None if stale_ago is None else NOW - stale_ago,
     )
 
 
@@ -259,19 +262,69 @@ def test_a_failure_count_that_does_not_fit_the_outcome_is_rejected(failed: bool,
 
 
 @pytest.mark.parametrize(
-    ("triggered_ago", "age", "due"),
+    ("stale_ago", "triggered_ago", "age", "due"),
     [
-        (minutes(59), minutes(90), False),
-        (minutes(60), minutes(90), True),
-        (minutes(61), minutes(61), True),
-        (minutes(5), timedelta(days=30), False),  # old, but breached again recently
+        (minutes(59), minutes(90), minutes(90), False),  # stale, but not yet for the timeout
+        (minutes(60), minutes(90), minutes(90), True),
+        (minutes(61), minutes(61), minutes(61), True),
+        (minutes(-5), timedelta(days=2), timedelta(days=30), False),  # not stale: still being evaluated
+        (None, timedelta(days=30), timedelta(days=30), False),  # nothing evaluates it: never by timeout
     ],
 )
-def test_auto_resolution_is_due_after_the_timeout_without_a_new_breach(
-    triggered_ago: timedelta, age: timedelta, due: bool
+def test_auto_resolution_is_due_the_timeout_after_the_alert_went_stale(
+    stale_ago: timedelta | None, triggered_ago: timedelta, age: timedelta, due: bool
 ) -> None:
-    alert = an_alert(triggered_ago=triggered_ago, age=age)
+    alert = an_alert(stale_ago=stale_ago, triggered_ago=triggered_ago, age=age)
     assert auto_resolve_due(alert, now=NOW, timeout=minutes(60)) is due
+
+
+DAILY = Schedule(frequency_minutes=1440)
+
+
+def test_a_daily_kpis_alert_stays_open_across_24_hours_of_processor_runs() -> None:
+    # issue 11: a daily KPI's alert was auto-resolved 120 minutes after its run and re-opened the next day.
+    slot = datetime(2026, 3, 10, tzinfo=UTC)
+    alert = OpenAlert(
+        id=1,
+        status=OPEN,
+        opened_at=slot,
+        last_triggered_at=slot,
+        last_notified_at=slot,
+        stale_at=stale_after(DAILY, slot),
+    )
+    runs = [slot + timedelta(seconds=30 * tick) for tick in range(2 * 60 * 24 + 1)]  # every 30 s for a day
+    assert not any(auto_resolve_due(alert, now=run, timeout=minutes(120)) for run in runs)
+
+
+def test_a_deactivated_kpis_alert_resolves_once_three_periods_and_the_timeout_have_passed() -> None:
+    slot = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    hourly = Schedule(frequency_minutes=60)
+    alert = OpenAlert(
+        id=1,
+        status=OPEN,
+        opened_at=slot,
+        last_triggered_at=slot,
+        last_notified_at=slot,
+        stale_at=stale_after(hourly, slot),
+    )
+    due_at = slot + timedelta(hours=3) + minutes(120)  # nothing evaluates it after `slot`
+    assert not auto_resolve_due(alert, now=due_at - timedelta(seconds=1), timeout=minutes(120))
+    assert auto_resolve_due(alert, now=due_at, timeout=minutes(120))
+
+
+def test_a_weekday_cron_kpis_alert_survives_the_weekend() -> None:
+    weekdays = Schedule(cron="0 0 9 * * 1-5", timezone="UTC")
+    friday = datetime(2026, 3, 13, 9, tzinfo=UTC)
+    alert = OpenAlert(
+        id=1,
+        status=OPEN,
+        opened_at=friday,
+        last_triggered_at=friday,
+        last_notified_at=friday,
+        stale_at=stale_after(weekdays, friday),
+    )
+    monday = next_slot_after(weekdays, friday)
+    assert not auto_resolve_due(alert, now=monday - timedelta(seconds=1), timeout=minutes(120))
 
 
 @pytest.mark.parametrize("timeout", [timedelta(0), minutes(-5)])
@@ -303,8 +356,14 @@ def test_naive_datetimes_are_rejected() -> None:
         decide_failure(failed=True, consecutive_failures=1, alert=None, policy=policy, now=NAIVE)
     with pytest.raises(ValueError, match="naive"):
         auto_resolve_due(an_alert(), now=NAIVE, timeout=minutes(60))
-    for field in ("opened_at", "last_triggered_at", "last_notified_at"):
-        values = {"opened_at": NOW, "last_triggered_at": NOW, "last_notified_at": NOW, field: NAIVE}
+    for field in ("opened_at", "last_triggered_at", "last_notified_at", "stale_at"):
+        values = {
+            "opened_at": NOW,
+            "last_triggered_at": NOW,
+            "last_notified_at": NOW,
+            "stale_at": NOW,
+            field: NAIVE,
+        }
         with pytest.raises(ValueError, match=field):
             OpenAlert(id=1, status=OPEN, **values)
 
@@ -392,5 +451,5 @@ def test_failures_alert_after_n_in_a_row() -> None:
 
 def test_auto_resolution_considers_alerts_older_than_a_day() -> None:
     # original.md section 7 item 10: auto-resolve and escalation ignored alerts older than 24 h.
-    alert = an_alert(age=timedelta(days=3), triggered_ago=timedelta(days=2))
+    alert = an_alert(age=timedelta(days=3), triggered_ago=timedelta(days=2), stale_ago=timedelta(days=1))
     assert auto_resolve_due(alert, now=NOW, timeout=minutes(60)) is True

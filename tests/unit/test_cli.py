@@ -108,7 +108,8 @@ def test_a_broken_settings_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "broken.json: cannot read local settings" in result.stderr
 
 
-@pytest.mark.parametrize(("migrated", "code", "status"), [(True, 0, "Healthy"), (False, 1, "Unhealthy")])
+# A migrated database without KPIs is Degraded (nothing is monitored), which still exits 0.
+@pytest.mark.parametrize(("migrated", "code", "status"), [(True, 0, "Degraded"), (False, 1, "Unhealthy")])
 def test_health_prints_the_endpoint_json_and_fails_when_unhealthy(
     tmp_path: Path, migrated: bool, code: int, status: str
 ) -> None:

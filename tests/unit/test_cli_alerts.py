@@ -79,6 +79,7 @@ def test_dispatch_ack_resolve_and_process_through_the_cli(
         "failed": 0,
         "skipped": 0,
         "dropped": 0,
+        "held": 0,
     }
     assert [mail.rcpt_tos for mail in smtp.mails] == [("ops@example.test",), ("ops@example.test",)]
     assert smtp.mails[1].message["Subject"] == "[Resolved] Deposits: 10 vs 100"

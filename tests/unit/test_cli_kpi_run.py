@@ -70,6 +70,7 @@ def test_kpi_run_prints_the_execution_its_metrics_and_the_alert_it_opened(
             "lower": None,
             "upper": None,
             "breach": True,
+            "no_data": False,
         }
     ]
     (alert,) = outcome["alerts"]
@@ -77,7 +78,8 @@ def test_kpi_run_prints_the_execution_its_metrics_and_the_alert_it_opened(
 
     again = json.loads(mgrid("kpi", "run", "1", cwd=tmp_path, **env).stdout)  # by id; the alert stays open
     assert again["execution_id"] != outcome["execution_id"]
-    assert again["alerts"] == []  # re-triggered inside its cooldown: nobody is told again
+    # re-triggered inside its cooldown: the transition is recorded, but nobody is told again
+    assert again["alerts"] == [{"id": alert["id"], "transition": "retriggered"}]
 
 
 def test_kpi_run_of_an_unknown_kpi_fails_with_a_message(tmp_path: Path, env: dict[str, str]) -> None:

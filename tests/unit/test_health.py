@@ -151,7 +151,7 @@ def executions(
     [
         (executions(), HEALTHY, None),
         (executions(finished=0), HEALTHY, None),
-        (executions(active=0, finished=0), HEALTHY, None),
+        (executions(active=0, finished=0), DEGRADED, ["no active KPI: nothing is being monitored"]),
         (executions(stale=1), DEGRADED, ["1 of 4 active KPIs have not succeeded in time"]),
         (executions(stale=2), DEGRADED, ["2 of 4 active KPIs have not succeeded in time"]),
         (executions(stale=3), UNHEALTHY, ["3 of 4 active KPIs have not succeeded in time"]),
@@ -164,9 +164,17 @@ def executions(
             ["20% of the executions of the last hour failed (2 of 10)"],
         ),
         (
-            executions(finished=3, failed=1),
+            executions(finished=5, failed=2),
             DEGRADED,
-            ["33.3% of the executions of the last hour failed (1 of 3)"],
+            ["40% of the executions of the last hour failed (2 of 5)"],
+        ),
+        # below the minimum sample of 5 the ratio is reported but decides nothing
+        (executions(finished=2, failed=1), HEALTHY, None),
+        (executions(finished=4, failed=4), HEALTHY, None),
+        (
+            executions(finished=5, failed=5),
+            UNHEALTHY,
+            ["100% of the executions of the last hour failed (5 of 5)"],
         ),
         (
             executions(failed=5),
@@ -187,7 +195,9 @@ def executions(
 def test_kpi_execution_is_judged_by_stale_kpis_stuck_executions_and_the_failure_ratio(
     facts: ExecutionFacts, status: HealthStatus, problems: list[str] | None
 ) -> None:
-    verdict, detail = kpi_execution_verdict(facts, degraded_percent=20, unhealthy_percent=50)
+    verdict, detail = kpi_execution_verdict(
+        facts, degraded_percent=20, unhealthy_percent=50, minimum_executions=5
+    )
     assert (verdict, detail.get("problems")) == (status, problems)
     assert detail["stale_kpis"] == len(facts.stale)
     assert detail["stale"] == list(facts.stale)
@@ -198,7 +208,7 @@ def test_kpi_execution_is_judged_by_stale_kpis_stuck_executions_and_the_failure_
 
 def test_only_the_first_stale_kpis_are_named_but_all_are_counted() -> None:
     _, detail = kpi_execution_verdict(
-        executions(active=100, stale=30), degraded_percent=20, unhealthy_percent=50
+        executions(active=100, stale=30), degraded_percent=20, unhealthy_percent=50, minimum_executions=5
     )
     assert detail["stale_kpis"] == 30
     assert len(detail["stale"]) == 20

@@ -8,7 +8,15 @@ from itertools import pairwise
 import pytest
 
 from shared.domain.kpi import Schedule
-from shared.domain.schedule import EPOCH, first_slot, latest_slot_at_or_before, next_slot_after, window
+from shared.domain.schedule import (
+    EPOCH,
+    first_slot,
+    frequency_problem,
+    latest_slot_at_or_before,
+    next_slot_after,
+    stale_after,
+    window,
+)
 
 NAIVE = datetime(2026, 3, 10, 12, 0)  # noqa: DTZ001 - the naive datetime under test
 
@@ -40,7 +48,7 @@ def slots(schedule: Schedule, start: datetime, count: int) -> list[datetime]:
         (15, utc(3, 10, 12, 0, 0, 1), utc(3, 10, 12, 15)),
         (60, utc(3, 10, 23, 59, 59), utc(3, 11, 0, 0)),
         (1440, utc(3, 10, 0, 0, 1), utc(3, 11, 0, 0)),
-        (7, utc(3, 10, 12, 0), utc(3, 10, 12, 4)),  # an odd period keeps its grid from the epoch
+        (7, utc(3, 10, 12, 0), utc(3, 10, 12, 3)),  # refused at import; a stored one keeps a fixed grid
     ],
 )
 def test_next_slot_after_is_the_first_whole_multiple_strictly_after_now(
@@ -49,7 +57,7 @@ def test_next_slot_after_is_the_first_whole_multiple_strictly_after_now(
     assert next_slot_after(every(frequency), now) == expected
 
 
-@pytest.mark.parametrize("frequency", [5, 15, 60, 90, 1440, 10080, 100_000])
+@pytest.mark.parametrize("frequency", [5, 15, 60, 90, 1440, 2880, 10080, 43200])
 @pytest.mark.parametrize(
     "now", [utc(3, 10, 12, 7, 31, 250_000), utc(3, 10, 12, 0), utc(7, 1, 3, 59, 59, 999_999)]
 )
@@ -73,18 +81,64 @@ def test_a_moment_in_another_offset_gives_the_same_utc_slot() -> None:
 @pytest.mark.parametrize(
     ("frequency", "start", "expected_first"),
     [
-        (10080, utc(3, 10, 12), utc(3, 12)),  # weekly: Thursdays 00:00 UTC, the epoch's weekday
-        (100_000, utc(3, 10, 12), utc(4, 12, 13, 20)),
-        (2880, utc(3, 10, 12), utc(3, 12)),  # every two days, on even days since the epoch
+        (10080, utc(3, 10, 12), utc(3, 16)),  # weekly: Mondays 00:00 UTC (2026-03-10 is a Tuesday)
+        (10080, utc(3, 16), utc(3, 23)),  # exactly on Monday 00:00: the next Monday
+        (2880, utc(3, 10, 12), utc(3, 12)),  # every two days, counted from Monday 1970-01-05
+        (4320, utc(3, 10, 12), utc(3, 12)),  # every three days, likewise
+        (43200, utc(3, 10, 12), utc(3, 12)),  # every 30 days
     ],
 )
-def test_frequencies_above_a_day_keep_their_period(
+def test_whole_day_periods_start_at_midnight_utc_counted_from_a_monday(
     frequency: int, start: datetime, expected_first: datetime
 ) -> None:
-    # original.md section 7 item 14: frequencies above 1440 minutes ran daily.
+    # original.md section 7 item 14: frequencies above 1440 minutes ran daily; a weekly KPI must run on
+    # Mondays, not on the weekday of 1970-01-01 (a Thursday).
     found = slots(every(frequency), start, 4)
     assert found[0] == expected_first
     assert {later - earlier for earlier, later in pairwise(found)} == {timedelta(minutes=frequency)}
+    assert all(slot.hour == slot.minute == 0 for slot in found)
+
+
+def test_the_epoch_is_a_monday_at_midnight_utc() -> None:
+    assert (EPOCH.weekday(), EPOCH.hour, EPOCH.minute, EPOCH.utcoffset()) == (0, 0, 0, timedelta(0))
+
+
+@pytest.mark.parametrize("frequency", [1, 5, 16, 15, 30, 45, 60, 90, 120, 480, 720, 1440, 2880, 10080])
+def test_periods_that_divide_a_day_or_are_whole_days_fit(frequency: int) -> None:
+    assert frequency_problem(frequency) is None
+
+
+@pytest.mark.parametrize("frequency", [7, 11, 100, 1000, 2000, 1441, 100_000])
+def test_periods_that_fit_neither_rule_are_refused_with_a_pointer_to_cron(frequency: int) -> None:
+    problem = frequency_problem(frequency)
+    assert problem is not None
+    assert f"{frequency} minutes" in problem
+    assert "schedule: {cron" in problem
+
+
+@pytest.mark.parametrize(
+    ("schedule", "slot", "expected"),
+    [
+        (every(5), utc(3, 10, 12), utc(3, 10, 12, 15)),
+        (every(60), utc(3, 10, 23), utc(3, 11, 2)),
+        (every(1440), utc(3, 10), utc(3, 13)),  # a daily KPI: three days
+        (every(10080), utc(3, 16), utc(4, 6)),  # a weekly KPI: three weeks
+        (Schedule(cron="0 0 9 * * *", timezone="UTC"), utc(3, 10, 9), utc(3, 13, 9)),
+        # weekdays only: Friday's run counts until Wednesday (the weekend has no periods)
+        (Schedule(cron="0 0 9 * * 1-5", timezone="Europe/London"), utc(3, 13, 9), utc(3, 18, 9)),
+        # London moves to summer time on 2026-03-29: the third firing keeps its wall time
+        (Schedule(cron="0 0 9 * * *", timezone="Europe/London"), utc(3, 28, 9), utc(3, 31, 8)),
+    ],
+)
+def test_an_alert_goes_stale_three_periods_after_the_slot_that_last_evaluated_it(
+    schedule: Schedule, slot: datetime, expected: datetime
+) -> None:
+    assert stale_after(schedule, slot) == expected
+
+
+def test_stale_after_refuses_a_naive_slot() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        stale_after(every(5), NAIVE)
 
 
 # ---------------------------------------------------------------------------------------------- windows
@@ -101,7 +155,7 @@ def test_the_window_is_the_last_minutes_before_the_slot_whenever_the_run_happens
     assert window(slot, 60) == (utc(3, 10, 11, 15), slot)
 
 
-@pytest.mark.parametrize("frequency", [5, 15, 60, 1440, 10080, 100_000])
+@pytest.mark.parametrize("frequency", [5, 15, 60, 1440, 10080, 2880])
 def test_consecutive_windows_neither_overlap_nor_leave_gaps(frequency: int) -> None:
     # original.md section 7 item 14: drifting run times made windows overlap or leave gaps.
     windows = [window(slot, frequency) for slot in slots(every(frequency), utc(3, 10, 12, 7), 6)]

@@ -41,6 +41,7 @@ SEED_DEFAULTS = {
     "Worker__HealthChecks__StaleGraceMinutes": 10,
     "Worker__HealthChecks__FailureRatioDegradedPercent": 20,
     "Worker__HealthChecks__FailureRatioUnhealthyPercent": 50,
+    "Worker__HealthChecks__MinimumExecutions": 5,
     "Worker__HealthChecks__HeartbeatUnhealthySeconds": 300,
     "Worker__HealthChecks__OutboxDegradedSeconds": 300,
     "Worker__HealthChecks__QueueDepthDegraded": 1000,
@@ -54,6 +55,7 @@ SEED_DEFAULTS = {
     "Worker__AlertProcessing__OutboxGraceSeconds": 60,
     "Worker__AlertProcessing__Schedule": "*/30 * * * * *",
     "Worker__Logging__MinimumLevel": "Information",
+    "Worker__Logging__Format": "text",
     "ConnectionStrings__Monitoring": DEFAULT_MONITORING_URL,
     "APPLICATIONINSIGHTS_CONNECTION_STRING": None,
     "AzureWebJobsStorage": None,
@@ -78,6 +80,12 @@ SEED_DEFAULTS = {
     "Notifications__SendAttempts": 3,
     "Notifications__MaxDeliveryAttempts": 9,
     "Notifications__RetryBackoffSeconds": 60,
+    # Channel switches (the original's EnableEmail / EnableSms), all on by default.
+    "Notifications__Email__Enabled": True,
+    "Notifications__Sms__Enabled": True,
+    "Notifications__Teams__Enabled": True,
+    "Notifications__Slack__Enabled": True,
+    "Notifications__Webhook__Enabled": True,
 }
 
 

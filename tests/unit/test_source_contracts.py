@@ -23,7 +23,7 @@ def result(columns: tuple[str, ...], *rows: tuple[object, ...]) -> ResultSet:
     return ResultSet(columns=columns, rows=rows)
 
 
-def obs(key: str, current: float, baseline: float | None = None) -> Observation:
+def obs(key: str, current: float | None, baseline: float | None = None) -> Observation:
     return Observation(key=key, current=current, source_baseline=baseline)
 
 
@@ -55,7 +55,7 @@ def obs(key: str, current: float, baseline: float | None = None) -> Observation:
         ),
         pytest.param(
             result(("key", "current_value"), ("a", None), ("b", 3)),
-            [obs("b", 3)],
+            [obs("a", None), obs("b", 3)],
             id="null current value is no data for that key",
         ),
         pytest.param(
@@ -119,7 +119,7 @@ def test_more_rows_than_the_limit_are_a_query_error() -> None:
         ),
         pytest.param(
             result(("key", "current_value", "historical_value"), ("k", None, 100)),
-            [],
+            [obs("k", None, 100)],
             id="null current value is no data",
         ),
     ],
@@ -156,13 +156,15 @@ ITEMS = ("ItemName", "Total", "Successful")
         ),
         pytest.param(
             result(ITEMS, ("Bet", 0, 0), ("Deposit", 4, 4)),
-            [obs("Deposit", 100), obs("(all)", 100)],
-            id="an item with Total 0 is skipped",
+            [obs("Bet", None), obs("Deposit", 100), obs("(all)", 100)],
+            id="an item with Total 0 is no data, left out of the overall rate",
         ),
-        pytest.param(result(ITEMS, ("Bet", 0, 0)), [], id="sum of Total 0 has no overall rate"),
+        pytest.param(
+            result(ITEMS, ("Bet", 0, 0)), [obs("Bet", None)], id="sum of Total 0 has no overall rate"
+        ),
         pytest.param(
             result(ITEMS, ("Bet", None, None), ("Win", 2, None), ("Deposit", Decimal("8"), Decimal("2"))),
-            [obs("Deposit", 25), obs("(all)", 25)],
+            [obs("Bet", None), obs("Win", None), obs("Deposit", 25), obs("(all)", 25)],
             id="null Total or Successful is no data",
         ),
         pytest.param(

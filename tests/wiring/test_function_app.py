@@ -46,6 +46,7 @@ def test_importing_the_app_with_an_empty_environment_indexes_every_function(inde
         "cleanup",
         "health",
         "health_check",
+        "health_details",
         "kpi_executions_poison",
         "kpi_executor",
         "kpi_scheduler",
@@ -63,6 +64,19 @@ def test_health_is_an_anonymous_get_route_returning_http(indexed: dict[str, Any]
         "methods": ["GET"],
         "route": "health",
         "authLevel": "ANONYMOUS",
+    }
+    assert output == {"direction": "OUT", "type": "http", "name": "$return"}
+
+
+def test_health_details_is_a_get_route_behind_a_function_key(indexed: dict[str, Any]) -> None:
+    trigger, output = indexed["health_details"]["bindings"]
+    assert trigger == {
+        "direction": "IN",
+        "type": "httpTrigger",
+        "name": "req",
+        "methods": ["GET"],
+        "route": "health/details",
+        "authLevel": "FUNCTION",
     }
     assert output == {"direction": "OUT", "type": "http", "name": "$return"}
 

@@ -18,6 +18,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 from sqlalchemy import insert, text
 
+from devhost.http import Route, Router
 from shared.db import migrate
 from shared.db.status import heartbeat
 from shared.db.tables import kpi_executions
@@ -27,11 +28,21 @@ from tests.factories import insert_kpi, make_kpi
 from tests.wiring.bindings import indexed_functions
 
 
-def get_health() -> tuple[int, dict[str, Any], func.HttpResponse]:
-    function = indexed_functions()["health"]
-    request = func.HttpRequest(method="GET", url="http://localhost:7071/api/health", body=b"")
+def get_health(function_name: str = "health") -> tuple[int, dict[str, Any], func.HttpResponse]:
+    function = indexed_functions()[function_name]
+    route = "health/details" if function_name == "health_details" else "health"
+    request = func.HttpRequest(method="GET", url=f"http://localhost:7071/api/{route}", body=b"")
     response = function.get_user_function()(request)
     return response.status_code, json.loads(response.get_body()), response
+
+
+def active_kpi(
+    database: Database, *, indicator: str = "Deposits", changed_ago: timedelta = timedelta(0)
+) -> None:
+    """An active KPI, last changed `changed_ago` and never run: stale once twice its period has passed."""
+    at = datetime.now(UTC) - changed_ago
+    with database.engine.begin() as connection:
+        insert_kpi(connection, make_kpi(indicator=indicator), next_run_at=at, now=at)
 
 
 def processor_ran(database: Database, *, seconds_ago: float) -> None:
@@ -48,6 +59,7 @@ def test_a_migrated_database_with_a_running_processor_is_healthy(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     processor_ran(database, seconds_ago=5)
+    active_kpi(database)
     monkeypatch.setenv("ConnectionStrings__Monitoring", database.url)
     status, body, response = get_health()
     assert status == 200
@@ -61,9 +73,8 @@ def test_a_migrated_database_with_a_running_processor_is_healthy(
         "configuration": {},
         "database": {"backend": database.backend, "revision": head, "expected_revision": head},
         "kpi-execution": {
-            "active_kpis": 0,
+            "active_kpis": 1,
             "stale_kpis": 0,
-            "stale": [],
             "stuck_executions": 0,
             "finished_last_hour": 0,
             "failed_last_hour": 0,
@@ -74,9 +85,73 @@ def test_a_migrated_database_with_a_running_processor_is_healthy(
             "undispatched_events": 0,
             "oldest_undispatched_age_s": None,
             "failed_deliveries_24h": 0,
+            "skipped_deliveries_24h": 0,
+            "dropped_deliveries_24h": 0,
+            "channels": {
+                "email": "Notifications__Smtp__Host is not set",
+                "sms": "Notifications__Acs__ConnectionString and Notifications__Acs__From are not set "
+                "(Notifications__Sms__Mode is acs)",
+                "teams": "usable",
+                "slack": "usable",
+                "webhook": "usable",
+            },
         },
     }
     assert 5 <= details(body)["alert-processing"]["heartbeat_age_s"] < 60
+
+
+def test_no_active_kpi_is_degraded_with_a_clear_problem(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor_ran(database, seconds_ago=5)
+    monkeypatch.setenv("ConnectionStrings__Monitoring", database.url)
+    status, body, _ = get_health()
+    assert (status, body["status"], body["checks"]["kpi-execution"]["status"]) == (
+        200,
+        "Degraded",
+        "Degraded",
+    )
+    assert details(body)["kpi-execution"]["problems"] == ["no active KPI: nothing is being monitored"]
+
+
+def test_the_anonymous_answer_counts_stale_kpis_and_the_keyed_one_names_them(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor_ran(database, seconds_ago=5)
+    active_kpi(database, indicator="Secret Acquirer Volume", changed_ago=timedelta(hours=1))
+    active_kpi(database, indicator="Deposits")
+    monkeypatch.setenv("ConnectionStrings__Monitoring", database.url)
+    status, body, response = get_health()
+    assert (status, details(body)["kpi-execution"]["stale_kpis"]) == (200, 1)
+    assert "stale" not in details(body)["kpi-execution"]
+    assert "Secret Acquirer" not in response.get_body().decode()
+    status, named, _ = get_health("health_details")
+    assert (status, named["status"]) == (200, "Degraded")
+    assert details(named)["kpi-execution"]["stale"] == ["Secret Acquirer Volume"]
+    assert {**details(named)["kpi-execution"], "stale": None} == {
+        **details(body)["kpi-execution"],
+        "stale": None,
+    }
+
+
+def test_the_devhost_serves_health_to_anyone_and_its_details_only_with_the_function_key() -> None:
+    triggers = {
+        name: json.loads(function.get_function_json())["bindings"][0]
+        for name, function in indexed_functions().items()
+    }
+    routes = [  # as the devhost builds them from the app's function.json (devhost/host.py)
+        Route.build(name, trigger["route"], trigger["methods"], trigger["authLevel"])
+        for name, trigger in triggers.items()
+        if trigger["type"] == "httpTrigger"
+    ]
+    router = Router(routes, "api", function_key="k3y")
+    anonymous = router.resolve("GET", "/api/health", {}, {})
+    assert not isinstance(anonymous, int)
+    assert anonymous[0].function == "health"
+    assert router.resolve("GET", "/api/health/details", {}, {}) == 401
+    keyed = router.resolve("GET", "/api/health/details", {}, {"x-functions-key": "k3y"})
+    assert not isinstance(keyed, int)
+    assert keyed[0].function == "health_details"
 
 
 def test_a_new_database_whose_processor_never_ran_is_degraded_but_answers_200(
@@ -93,6 +168,7 @@ def test_a_stopped_alert_processor_makes_the_service_unhealthy_with_503(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     processor_ran(database, seconds_ago=600)
+    active_kpi(database)
     monkeypatch.setenv("ConnectionStrings__Monitoring", database.url)
     status, body, _ = get_health()
     assert (status, body["status"]) == (503, "Unhealthy")
@@ -140,7 +216,6 @@ def test_a_stuck_execution_is_degraded_but_answers_200(
         "detail": {
             "active_kpis": 1,
             "stale_kpis": 0,
-            "stale": [],
             "stuck_executions": 1,
             "finished_last_hour": 0,
             "failed_last_hour": 0,
