@@ -80,6 +80,6 @@ bench-cleanup: deps
 # seasonal baseline side by side through `mgrid kpi backtest` (a few minutes); writes only the
 # `<!-- detection:start -->` section of benchmarks/RESULTS.md. TOLERANCES="3 3.5 4 5" adds seasonal variants.
 .PHONY: bench-detection
-bench-detection: deps
+bench-detection: $(PY_STAMP)
 	-scripts/ensure-postgres
 	$(BIN)/python -m benchmarks.detection $(if $(TOLERANCES),--tolerance $(TOLERANCES))
