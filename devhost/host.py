@@ -18,7 +18,7 @@ from azure.functions.timer import TimerRequest
 from devhost.functions import HTTP_TRIGGER, QUEUE_TRIGGER, TIMER, FunctionSpec, index, invoke
 from devhost.http import HttpServer, Route, Router
 from devhost.queues import QueueListener, Storage
-from devhost.settings import HostConfig, lookup, resolve
+from devhost.settings import HostConfig, hierarchical_references, lookup, resolve
 from devhost.timers import TimerRunner
 from shared.domain.ncrontab import CronExpression, InvalidCronExpression
 
@@ -155,7 +155,10 @@ class Host:
 
     def _add_timer(self, bound: _Bound) -> None:
         spec = bound.spec
-        cron = CronExpression.parse(resolve(str(spec.trigger["schedule"]), self._environ))
+        schedule = str(spec.trigger["schedule"])
+        for name in hierarchical_references(schedule):
+            log.warning("timer %s binds %%%s%%: bind a flat app setting name in Azure", spec.name, name)
+        cron = CronExpression.parse(resolve(schedule, self._environ))
         send = self._send(bound)
 
         def fire(past_due: bool) -> None:

@@ -61,6 +61,13 @@ def resolve(value: str, environ: Mapping[str, str]) -> str:
     return _REFERENCE.sub(lambda match: lookup(match.group(1), environ), value)
 
 
+def hierarchical_references(value: str) -> list[str]:
+    """The `%Name%` references in `value` whose name is hierarchical (`A:B` or `A__B`). The devhost resolves
+    them, but a timer bound that way in Azure has been reported not to fire while the app is scaled in
+    (Azure/azure-functions-host#8649): the app binds flat names (`%KpiSchedulerSchedule%`)."""
+    return [name for name in _REFERENCE.findall(value) if ":" in name or "__" in name]
+
+
 def parse_timespan(text: str) -> timedelta:
     """A .NET TimeSpan as host.json writes it: `hh:mm:ss`, optionally `d.` before and `.fff` after."""
     match = _TIMESPAN.match(text.strip())

@@ -1,6 +1,9 @@
 """`local.settings.json`: the `Values` of a local run, applied to the environment the way Core Tools does.
 
-Variables already set in the environment win, so a developer can override one value for one command.
+Variables already set in the environment win, so a developer can override one value for one command. A
+timer schedule under its old name (`Worker__KpiMonitoring__Schedule`) also fills its flat name
+(`KpiSchedulerSchedule`), the one the trigger binds, unless the flat name is set: first from the
+environment, then from the file.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 from shared.errors import SettingsError
+from shared.settings.schedules import alias_old_names
 
 
 def read_values(path: Path) -> dict[str, str]:
@@ -33,7 +37,9 @@ def _text(value: object) -> str:
 
 def apply(values: dict[str, str], environ: MutableMapping[str, str] = os.environ) -> list[str]:
     """Set each value not already in `environ`; return the names that were set."""
-    applied = [name for name in values if name not in environ]
-    for name in applied:
-        environ[name] = values[name]
-    return applied
+    applied = alias_old_names(environ)
+    for name, value in values.items():
+        if name not in environ:
+            environ[name] = value
+            applied.append(name)
+    return applied + alias_old_names(environ)

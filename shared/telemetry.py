@@ -14,6 +14,14 @@ loggers, copies them onto each record (OpenTelemetry's logging handler exports t
 worker (`PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY` makes it call `configure_azure_monitor` itself;
 `PYTHON_ENABLE_OPENTELEMETRY` means the operator set up their own pipeline), and no earlier SDK provider.
 A second setup would export everything twice. Nothing here does I/O at import.
+
+With local authentication disabled on the Application Insights component, ingestion needs an Entra ID token:
+when `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` asks for it (`Authorization=AAD`, with `ClientId=<client id>`
+for a user-assigned identity), `configure` passes the managed identity credential to the exporter itself,
+whatever the exporter version reads from the environment. Each `mgrid` log record takes one path: once the
+exporter sends the `mgrid` logger tree, that tree stops propagating to the root logger, whose handler in the
+Functions worker forwards records to the host, which would send them to Application Insights again. Other
+loggers still reach Application Insights through the host only.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from opentelemetry import metrics
+
+from shared.telemetry_auth import ingestion_credential
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import Meter, MeterProvider
@@ -228,18 +238,21 @@ def configure(settings: Settings, *, environ: Mapping[str, str] | None = None) -
         from azure.monitor.opentelemetry import configure_azure_monitor
 
         _attempted = Setup.INVALID
+        credential = ingestion_credential(os.environ if environ is None else environ)
         try:
             # Live Metrics of a function app come from the Functions host; a second stream adds nothing.
             configure_azure_monitor(
                 connection_string=settings.applicationinsights_connection_string,
                 logger_name=LOGGER_NAME,
                 enable_live_metrics=False,
+                **({} if credential is None else {"credential": credential}),
             )
         except ValueError as error:
             log.error("Application Insights export is off: %s", error)
             return Setup.INVALID
         _attempted = Setup.CONFIGURED
         _install_log_filter()  # the handler configure_azure_monitor added to `mgrid`
+        logging.getLogger(LOGGER_NAME).propagate = False  # one path per record: see the module's contract
         log.info("Application Insights export configured (logger %s, meter %s)", LOGGER_NAME, METER_NAME)
         return Setup.CONFIGURED
 

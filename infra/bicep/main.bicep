@@ -10,8 +10,49 @@ targetScope = 'subscription'
 @maxLength(64)
 param environmentName string
 
-@description('Azure region of every resource.')
+// Regions that offer Flex Consumption (FC1), as Microsoft's Flex Consumption quickstart templates list them;
+// the live list is `az functionapp list-flexconsumption-locations` (README: Deployment hardening). A region
+// added there later can be added here.
+@description('Azure region of every resource; one that offers the Flex Consumption plan.')
 @minLength(1)
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
 @description('Object id of the deploying user: Entra admin of the SQL server and Key Vault Secrets Officer.')

@@ -1,9 +1,9 @@
 """The one settings model of the application.
 
 Every setting is an app setting (an environment variable) whose name keeps the seed's configuration key, with
-`__` for nesting: `Worker__KpiMonitoring__MaxParallelKpis`. Timer functions read their schedules from the
-same names through `%Worker:Section:Key%` binding expressions (the Functions host resolves them through .NET
-configuration, where `__` in an environment variable becomes `:`).
+`__` for nesting: `Worker__KpiMonitoring__MaxParallelKpis`. The timer schedules are the exception: the
+triggers bind them by flat names (`%KpiSchedulerSchedule%`, see `schedules.py`), which fill the same fields
+and win over the older `Worker__Section__Key` names, still read as aliases.
 
 `get_settings()` builds the model once, on first use, never at import time: an import-time failure would make
 every function of the app disappear. Invalid values raise `SettingsError`, naming each setting, the value and
@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from shared.domain.ncrontab import CronExpression, InvalidCronExpression
 from shared.errors import SettingsError
+from shared.settings.schedules import SCHEDULE_SETTINGS, FlatScheduleSource, conflicts
 
 DEFAULT_MONITORING_URL = "sqlite:///.data/monitoring.db"
 LogLevel = Literal["Trace", "Debug", "Information", "Warning", "Error", "Critical"]
@@ -51,8 +53,9 @@ def _shortest_gap_s(schedule: str) -> int:
 def _check_interval(section: str, interval_s: int, schedule: str) -> None:
     gap_s = _shortest_gap_s(schedule)
     if gap_s != interval_s:
+        name = next(flat for flat, place in SCHEDULE_SETTINGS.items() if place == (section, "Schedule"))
         raise ValueError(
-            f"Worker__{section}__Schedule {schedule!r} fires every {gap_s} s but "
+            f"{name} {schedule!r} fires every {gap_s} s but "
             f"Worker__{section}__IntervalSeconds is {interval_s}: set them to agree"
         )
 
@@ -115,7 +118,7 @@ class KpiMonitoringSettings(_Section):
     schedule: str = Field(
         "0 * * * * *",
         alias="Schedule",
-        description="NCRONTAB (UTC) of the kpi_scheduler timer, bound as %Worker:KpiMonitoring:Schedule%.",
+        description="NCRONTAB (UTC) of the kpi_scheduler timer (old name Worker__KpiMonitoring__Schedule).",
     )
 
     _valid_schedule = field_validator("schedule")(_cron)
@@ -133,12 +136,14 @@ class ScheduledTasksSettings(_Section):
     cleanup_cron_expression: str = Field(
         "0 0 2 * * *",
         alias="CleanupCronExpression",
-        description="NCRONTAB (UTC) of the cleanup timer (%Worker:ScheduledTasks:CleanupCronExpression%).",
+        description="NCRONTAB (UTC) of the cleanup timer "
+        "(old name Worker__ScheduledTasks__CleanupCronExpression).",
     )
     maintenance_cron_expression: str = Field(
         "0 0 3 * * 0",
         alias="MaintenanceCronExpression",
-        description="NCRONTAB (UTC) of the maintenance timer (Sunday 03:00 by default).",
+        description="NCRONTAB (UTC) of the maintenance timer, Sunday 03:00 by default "
+        "(old name Worker__ScheduledTasks__MaintenanceCronExpression).",
     )
     historical_data_retention_days: int = Field(
         90, ge=1, le=3650, alias="HistoricalDataRetentionDays", description="Days of KPI history kept."
@@ -250,7 +255,7 @@ class HealthChecksSettings(_Section):
     schedule: str = Field(
         "0 */5 * * * *",
         alias="Schedule",
-        description="NCRONTAB (UTC) of the health_check timer, bound as %Worker:HealthChecks:Schedule%.",
+        description="NCRONTAB (UTC) of the health_check timer (old name Worker__HealthChecks__Schedule).",
     )
 
     _valid_schedule = field_validator("schedule")(_cron)
@@ -306,7 +311,8 @@ class AlertProcessingSettings(_Section):
     schedule: str = Field(
         "*/30 * * * * *",
         alias="Schedule",
-        description="NCRONTAB (UTC) of the alert_processor timer (%Worker:AlertProcessing:Schedule%).",
+        description="NCRONTAB (UTC) of the alert_processor timer "
+        "(old name Worker__AlertProcessing__Schedule).",
     )
 
     _valid_schedule = field_validator("schedule")(_cron)
@@ -563,14 +569,31 @@ class Settings(BaseSettings):
         return _empty_is_none(value)
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The flat schedule names come before the environment's nested names (earlier sources win)."""
+        flat = FlatScheduleSource(settings_cls)
+        return init_settings, flat, env_settings, dotenv_settings, file_secret_settings
+
+    @classmethod
     def load(cls, **overrides: Any) -> Settings:
         """Build from the environment; raise `SettingsError` listing every invalid setting."""
+        problems = conflicts(os.environ)
         try:
-            return cls(**overrides)
+            settings = cls(**overrides)
         except ValidationError as error:
             from shared.settings.reference import describe  # the reference module builds on this one
 
-            raise SettingsError([describe(detail) for detail in error.errors()]) from None
+            problems += [describe(detail) for detail in error.errors()]
+        if problems:
+            raise SettingsError(problems) from None
+        return settings
 
 
 @functools.cache

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from shared.settings.model import Settings
+from shared.settings.schedules import FLAT_BY_OLD_NAME
 
 _URL = re.compile(r"^[A-Za-z][\w+.-]*://")
 # `Name=value` parts that hold secrets, plain or URL-encoded (`%3D`, `%3B`) as in an `odbc_connect` query.
@@ -50,7 +51,7 @@ def _walk(model: type[BaseModel], prefix: str) -> Iterator[SettingSpec]:
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         suffix = extra.get("env_suffix")
         yield SettingSpec(
-            name=f"{name}__{suffix}" if suffix else name,
+            name=f"{name}__{suffix}" if suffix else FLAT_BY_OLD_NAME.get(name, name),
             default=None if suffix else info.get_default(call_default_factory=True),
             allowed=_allowed(info),
             description=info.description or "",
@@ -96,7 +97,8 @@ def _setting_name(location: tuple[int | str, ...]) -> str:
         info = _field(model, part) if model is not None else None
         parts.append(info.alias if info is not None and info.alias else part)
         model = _submodel(info)
-    return "__".join(parts)
+    name = "__".join(parts)
+    return FLAT_BY_OLD_NAME.get(name, name)
 
 
 def _field(model: type[BaseModel], part: str) -> FieldInfo | None:
@@ -134,7 +136,8 @@ def _values(model: BaseModel, prefix: str) -> Iterator[tuple[str, Any]]:
             for key, item in sorted(value.items()):
                 yield f"{name}__{key}", mask_secret(item) if secret else item
         else:
-            yield name, mask_secret(value) if secret and isinstance(value, str) else value
+            shown = mask_secret(value) if secret and isinstance(value, str) else value
+            yield FLAT_BY_OLD_NAME.get(name, name), shown
 
 
 def mask_secret(value: str) -> str:

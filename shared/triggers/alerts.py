@@ -43,7 +43,7 @@ def alert_events_poison(msg: func.QueueMessage, alert_events: func.Out[typing.Li
 
 @bp.function_name("alert_processor")
 @bp.timer_trigger(
-    schedule="%Worker:AlertProcessing:Schedule%", arg_name="timer", run_on_startup=False, use_monitor=True
+    schedule="%AlertProcessorSchedule%", arg_name="timer", run_on_startup=False, use_monitor=True
 )
 @bp.queue_output(arg_name="alert_events", queue_name=ALERT_EVENTS, connection=STORAGE)
 def alert_processor(timer: func.TimerRequest, alert_events: func.Out[typing.List[str]]) -> None:

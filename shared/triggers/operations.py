@@ -21,7 +21,7 @@ STORAGE = "AzureWebJobsStorage"
 
 @bp.function_name("cleanup")
 @bp.timer_trigger(
-    schedule="%Worker:ScheduledTasks:CleanupCronExpression%",
+    schedule="%CleanupSchedule%",
     arg_name="timer",
     run_on_startup=False,
     use_monitor=True,
@@ -34,7 +34,7 @@ def cleanup(timer: func.TimerRequest) -> None:
 
 @bp.function_name("maintenance")
 @bp.timer_trigger(
-    schedule="%Worker:ScheduledTasks:MaintenanceCronExpression%",
+    schedule="%MaintenanceSchedule%",
     arg_name="timer",
     run_on_startup=False,
     use_monitor=True,
@@ -45,9 +45,7 @@ def maintenance(timer: func.TimerRequest) -> None:
 
 
 @bp.function_name("health_check")
-@bp.timer_trigger(
-    schedule="%Worker:HealthChecks:Schedule%", arg_name="timer", run_on_startup=False, use_monitor=True
-)
+@bp.timer_trigger(schedule="%HealthCheckSchedule%", arg_name="timer", run_on_startup=False, use_monitor=True)
 @bp.queue_output(arg_name="alert_events", queue_name=ALERT_EVENTS, connection=STORAGE)
 def health_check(timer: func.TimerRequest, alert_events: func.Out[typing.List[str]]) -> None:
     monitored = runtime.health_monitor().run()

@@ -17,9 +17,7 @@ STORAGE = "AzureWebJobsStorage"
 
 
 @bp.function_name("kpi_scheduler")
-@bp.timer_trigger(
-    schedule="%Worker:KpiMonitoring:Schedule%", arg_name="timer", run_on_startup=False, use_monitor=True
-)
+@bp.timer_trigger(schedule="%KpiSchedulerSchedule%", arg_name="timer", run_on_startup=False, use_monitor=True)
 @bp.queue_output(arg_name="executions", queue_name=KPI_EXECUTIONS, connection=STORAGE)
 @bp.queue_output(arg_name="alert_events", queue_name=ALERT_EVENTS, connection=STORAGE)
 def kpi_scheduler(

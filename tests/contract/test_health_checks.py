@@ -252,7 +252,7 @@ def test_a_slow_processor_schedule_waits_three_of_its_runs(database: Database) -
         beat(connection, age_s=1700)
     slow = {
         "Worker__AlertProcessing__IntervalSeconds": "600",
-        "Worker__AlertProcessing__Schedule": "0 */10 * * * *",
+        "AlertProcessorSchedule": "0 */10 * * * *",
     }
     assert checks(database, **slow)["alert-processing"]["status"] == "Healthy"  # Degraded at 1800 s
     lenient = checks(database, Worker__HealthChecks__HeartbeatUnhealthySeconds="1800")["alert-processing"]

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from devhost.settings import HostConfig, MissingSettingError, load_settings_file, resolve
+from devhost.settings import (
+    HostConfig,
+    MissingSettingError,
+    hierarchical_references,
+    load_settings_file,
+    resolve,
+)
 
 
 def test_a_reference_resolves_from_the_environment_with_colons_read_as_double_underscores() -> None:
@@ -17,6 +23,13 @@ def test_a_reference_resolves_from_the_environment_with_colons_read_as_double_un
     assert resolve("%Queue%-poison", environ) == "jobs-poison"
     assert resolve("plain-name", environ) == "plain-name"
     assert resolve("%queue%", environ) == "jobs"  # app settings are case-insensitive
+
+
+def test_hierarchical_references_are_found_for_a_warning() -> None:
+    assert hierarchical_references("%Worker:KpiMonitoring:Schedule%") == ["Worker:KpiMonitoring:Schedule"]
+    assert hierarchical_references("%Worker__HealthChecks__Schedule%") == ["Worker__HealthChecks__Schedule"]
+    assert hierarchical_references("%KpiSchedulerSchedule%") == []
+    assert hierarchical_references("0 * * * * *") == []
 
 
 def test_a_missing_setting_is_an_error_naming_it() -> None:
@@ -31,6 +44,26 @@ def test_local_settings_fill_only_what_the_environment_does_not_set(tmp_path: Pa
     environ = {"A": "env"}
     assert load_settings_file(path, environ) == path
     assert environ == {"A": "env", "B": "file", "C": "true"}
+
+
+def test_an_old_schedule_name_fills_the_flat_name_the_trigger_binds(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    values = {"KpiSchedulerSchedule": "0 * * * * *", "Worker__HealthChecks__Schedule": "0 */10 * * * *"}
+    path.write_text(json.dumps({"Values": values}), encoding="utf-8")
+    # The environment's old name wins over the file's flat default; the file's old name fills its flat name.
+    environ = {"Worker__KpiMonitoring__Schedule": "*/10 * * * * *"}
+    load_settings_file(path, environ)
+    assert resolve("%KpiSchedulerSchedule%", environ) == "*/10 * * * * *"
+    assert resolve("%HealthCheckSchedule%", environ) == "0 */10 * * * *"
+
+
+def test_a_flat_schedule_name_in_the_environment_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    values = {"Worker__KpiMonitoring__Schedule": "0 * * * * *"}
+    path.write_text(json.dumps({"Values": values}), encoding="utf-8")
+    environ = {"KpiSchedulerSchedule": "*/10 * * * * *"}
+    load_settings_file(path, environ)
+    assert environ["KpiSchedulerSchedule"] == "*/10 * * * * *"
 
 
 def test_without_a_file_the_example_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ def host_env(database: Database, storage: str, **overrides: str) -> dict[str, st
         "ConnectionStrings__Sources__main": database.url,
         "AzureWebJobsStorage": storage,
         "Worker__KpiMonitoring__IntervalSeconds": "10",
-        "Worker__KpiMonitoring__Schedule": "*/10 * * * * *",
+        "KpiSchedulerSchedule": "*/10 * * * * *",
         "Worker__KpiMonitoring__ExecutionTimeoutSeconds": "30",
         **overrides,
     }

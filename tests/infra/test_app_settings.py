@@ -4,6 +4,7 @@ Vault references for the secrets; no key or password anywhere in the deployment 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from sqlalchemy.engine import make_url
 
 from shared.db.engine import uses_token_authentication
 from shared.settings import catalog
+from shared.settings.schedules import FLAT_BY_OLD_NAME, SCHEDULE_SETTINGS
+from shared.telemetry_auth import authentication_parts
 from tests.infra.templates import (
     BICEP,
     ROOT,
@@ -40,6 +43,7 @@ AZURE_VALUES = {
     "AzureWebJobsStorage__tableServiceUri": "storageTableEndpoint",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "applicationInsightsConnectionString",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "ClientId=${identityClientId};Authorization=AAD",
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "false",
 }
 SECRETS = {
     "Notifications__Smtp__Password": "smtpPassword",
@@ -150,3 +154,43 @@ def test_the_site_gets_every_named_setting_and_every_source() -> None:
 )
 def test_no_deployment_file_holds_a_key_or_a_password(path: Path) -> None:
     assert not SECRET_LITERALS.search(path.read_text(encoding="utf-8"))
+
+
+def _bound_setting_names() -> set[str]:
+    """Every `%name%` an indexed function's bindings reference (timer schedules, queue names)."""
+    from tests.wiring.bindings import indexed_functions
+
+    text = "".join(function.get_function_json() for function in indexed_functions().values())
+    return set(re.findall(r"%([^%\"]+)%", text))
+
+
+def test_the_timers_bind_flat_setting_names_that_azure_and_local_runs_set() -> None:
+    bound = _bound_setting_names()
+    assert bound == set(SCHEDULE_SETTINGS)
+    example = json.loads((ROOT / "local.settings.json.example").read_text(encoding="utf-8"))["Values"]
+    named = _named_settings()
+    for name in bound:
+        # Azure/azure-functions-host#8649: a %Worker:X:Y% name may not fire while scaled to zero.
+        assert ":" not in name, name
+        assert "__" not in name, name
+        assert name in named, f"{name} is not an app setting in functionapp.bicep"
+        assert name in example, f"{name} is not in local.settings.json.example"
+        assert name in readme_setting_names(), name
+
+
+def test_no_deployment_file_sets_a_schedule_under_its_old_name() -> None:
+    named = _named_settings()
+    assert not set(FLAT_BY_OLD_NAME) & set(named)
+
+
+def test_telemetry_takes_one_path_with_entra_id_ingestion() -> None:
+    named = _named_settings()
+    # The host ingests with the identity; the app's exporter gets its credential from the same setting.
+    parts = authentication_parts(named["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"])
+    assert parts == {"clientid": "${identityClientId}", "authorization": "AAD"}
+    # The worker does not set up a second exporter, and the host stays in its classic telemetry mode, in which
+    # it does not export the worker's OpenTelemetry (shared/telemetry.py exports the app's own).
+    assert named["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "false"
+    assert "PYTHON_ENABLE_OPENTELEMETRY" not in named
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    assert "telemetryMode" not in host

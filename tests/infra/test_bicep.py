@@ -290,3 +290,21 @@ def test_role_assignments_have_guid_names_and_a_principal_type() -> None:
                 "deployerPrincipalId",
                 "deployerPrincipalType",
             )
+
+
+def test_the_location_is_a_flex_consumption_region_that_azd_prompts_for() -> None:
+    location = decorators(main()["parameters"]["location"])
+    assert location["metadata"] == {"azd": {"type": "location"}}
+    allowed = location["allowed"]
+    assert len(allowed) == len(set(allowed))
+    assert all(re.fullmatch(r"[a-z0-9]+", region) for region in allowed)
+    # A few regions the Flex Consumption documentation and samples name, and none of the canary regions.
+    assert {"westeurope", "northeurope", "eastus", "eastus2", "swedencentral", "uksouth"} <= set(allowed)
+    assert not [region for region in allowed if region.endswith("euap")]
+
+
+def test_every_location_the_guide_uses_is_allowed() -> None:
+    guide = (BICEP / "README.md").read_text(encoding="utf-8")
+    used = set(re.findall(r"(?:AZURE_LOCATION |--location |location=)([a-z0-9]+)", guide))
+    assert used
+    assert used <= set(decorators(main()["parameters"]["location"])["allowed"])

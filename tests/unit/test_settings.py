@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from shared.errors import SettingsError
@@ -23,10 +25,10 @@ SEED_DEFAULTS = {
     "Worker__KpiMonitoring__SkipRunningKpis": True,
     "Worker__KpiMonitoring__ResendAfterSeconds": 600,
     "Worker__KpiMonitoring__MaxAttempts": 3,
-    "Worker__KpiMonitoring__Schedule": "0 * * * * *",
+    "KpiSchedulerSchedule": "0 * * * * *",
     "Worker__ScheduledTasks__Enabled": True,
-    "Worker__ScheduledTasks__CleanupCronExpression": "0 0 2 * * *",
-    "Worker__ScheduledTasks__MaintenanceCronExpression": "0 0 3 * * 0",
+    "CleanupSchedule": "0 0 2 * * *",
+    "MaintenanceSchedule": "0 0 3 * * 0",
     "Worker__ScheduledTasks__HistoricalDataRetentionDays": 90,
     "Worker__ScheduledTasks__LogRetentionDays": 30,
     "Worker__ScheduledTasks__CleanupBatchSize": 5000,
@@ -45,7 +47,7 @@ SEED_DEFAULTS = {
     "Worker__HealthChecks__HeartbeatUnhealthySeconds": 300,
     "Worker__HealthChecks__OutboxDegradedSeconds": 300,
     "Worker__HealthChecks__QueueDepthDegraded": 1000,
-    "Worker__HealthChecks__Schedule": "0 */5 * * * *",
+    "HealthCheckSchedule": "0 */5 * * * *",
     "Worker__AlertProcessing__IntervalSeconds": 30,
     "Worker__AlertProcessing__BatchSize": 100,
     "Worker__AlertProcessing__EnableEscalation": True,
@@ -53,7 +55,7 @@ SEED_DEFAULTS = {
     "Worker__AlertProcessing__EnableAutoResolution": True,
     "Worker__AlertProcessing__AutoResolutionTimeoutMinutes": 120,
     "Worker__AlertProcessing__OutboxGraceSeconds": 60,
-    "Worker__AlertProcessing__Schedule": "*/30 * * * * *",
+    "AlertProcessorSchedule": "*/30 * * * * *",
     "Worker__Logging__MinimumLevel": "Information",
     "Worker__Logging__Format": "text",
     "ConnectionStrings__Monitoring": DEFAULT_MONITORING_URL,
@@ -150,8 +152,8 @@ def test_each_source_is_a_connection_string_with_a_case_insensitive_name(
         ),
         ("Worker__ScheduledTasks__HistoricalDataRetentionDays", "0", "(allowed: integer 1..3650)"),
         ("Worker__ScheduledTasks__LogRetentionDays", "4000", "(allowed: integer 1..3650)"),
-        ("Worker__ScheduledTasks__CleanupCronExpression", "0 0 2 * * ?", "Quartz syntax"),
-        ("Worker__ScheduledTasks__MaintenanceCronExpression", "0 3 * *", "expected 5"),
+        ("CleanupSchedule", "0 0 2 * * ?", "Quartz syntax"),
+        ("MaintenanceSchedule", "0 3 * *", "expected 5"),
         ("Worker__HealthChecks__TimeoutSeconds", "0", "(allowed: integer 1..120)"),
         ("Worker__AlertProcessing__BatchSize", "0", "(allowed: integer 1..10000)"),
         ("Worker__AlertProcessing__EscalationTimeoutMinutes", "0", "(allowed: integer 1..10080)"),
@@ -183,30 +185,80 @@ def test_every_invalid_setting_is_reported_at_once(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.parametrize(
-    ("section", "interval", "schedule", "gap"),
+    ("section", "flat", "interval", "schedule", "gap"),
     [
-        ("KpiMonitoring", "60", "0 */5 * * * *", 300),
-        ("AlertProcessing", "60", "*/30 * * * * *", 30),
-        ("HealthChecks", "300", "0 * * * * *", 60),
+        ("KpiMonitoring", "KpiSchedulerSchedule", "60", "0 */5 * * * *", 300),
+        ("AlertProcessing", "AlertProcessorSchedule", "60", "*/30 * * * * *", 30),
+        ("HealthChecks", "HealthCheckSchedule", "300", "0 * * * * *", 60),
     ],
 )
 def test_an_interval_that_disagrees_with_its_timer_schedule_is_refused(
-    monkeypatch: pytest.MonkeyPatch, section: str, interval: str, schedule: str, gap: int
+    monkeypatch: pytest.MonkeyPatch, section: str, flat: str, interval: str, schedule: str, gap: int
 ) -> None:
     monkeypatch.setenv(f"Worker__{section}__IntervalSeconds", interval)
-    monkeypatch.setenv(f"Worker__{section}__Schedule", schedule)
+    monkeypatch.setenv(flat, schedule)
     with pytest.raises(SettingsError) as raised:
         Settings.load()
     assert raised.value.problems == (
-        f"Worker__{section}__Schedule {schedule!r} fires every {gap} s but "
+        f"{flat} {schedule!r} fires every {gap} s but "
         f"Worker__{section}__IntervalSeconds is {interval}: set them to agree",
     )
 
 
 def test_interval_and_schedule_may_change_together(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("Worker__KpiMonitoring__IntervalSeconds", "300")
-    monkeypatch.setenv("Worker__KpiMonitoring__Schedule", "0 */5 * * * *")
+    monkeypatch.setenv("KpiSchedulerSchedule", "0 */5 * * * *")
     assert Settings.load().worker.kpi_monitoring.interval_seconds == 300
+
+
+@pytest.mark.parametrize(
+    ("flat", "old", "read"),
+    [
+        ("KpiSchedulerSchedule", "Worker__KpiMonitoring__Schedule", lambda w: w.kpi_monitoring.schedule),
+        (
+            "AlertProcessorSchedule",
+            "Worker__AlertProcessing__Schedule",
+            lambda w: w.alert_processing.schedule,
+        ),
+        ("HealthCheckSchedule", "Worker__HealthChecks__Schedule", lambda w: w.health_checks.schedule),
+        (
+            "CleanupSchedule",
+            "Worker__ScheduledTasks__CleanupCronExpression",
+            lambda w: w.scheduled_tasks.cleanup_cron_expression,
+        ),
+        (
+            "MaintenanceSchedule",
+            "Worker__ScheduledTasks__MaintenanceCronExpression",
+            lambda w: w.scheduled_tasks.maintenance_cron_expression,
+        ),
+    ],
+)
+def test_a_schedule_is_read_from_its_flat_name_or_else_its_old_name(
+    monkeypatch: pytest.MonkeyPatch, flat: str, old: str, read: Any
+) -> None:
+    schedule = "0 0 4 * * 1" if "Cleanup" in flat or "Maintenance" in flat else None
+    if schedule is None:  # the interval timers: keep IntervalSeconds in agreement
+        schedule = "0 */10 * * * *"
+        monkeypatch.setenv(old.rsplit("__", 1)[0] + "__IntervalSeconds", "600")
+    monkeypatch.setenv(old, schedule)
+    assert read(Settings.load().worker) == schedule
+    monkeypatch.setenv(flat.upper(), schedule)  # names are case-insensitive; the same value is no conflict
+    assert read(Settings.load().worker) == schedule
+    monkeypatch.delenv(old)
+    assert read(Settings.load().worker) == schedule
+    assert effective_values(Settings.load())[flat] == schedule
+
+
+def test_a_schedule_set_under_both_names_with_different_values_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CleanupSchedule", "0 0 4 * * *")
+    monkeypatch.setenv("Worker__ScheduledTasks__CleanupCronExpression", "0 0 2 * * *")
+    with pytest.raises(SettingsError) as raised:
+        Settings.load()
+    (problem,) = raised.value.problems
+    assert problem.startswith("CleanupSchedule = '0 0 4 * * *' but its old name ")
+    assert "remove Worker__ScheduledTasks__CleanupCronExpression" in problem
 
 
 def test_a_secret_value_never_appears_in_a_validation_message(monkeypatch: pytest.MonkeyPatch) -> None:

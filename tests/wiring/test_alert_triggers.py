@@ -33,7 +33,7 @@ def test_the_alert_functions_are_indexed_with_their_queues_schedule_and_routes()
         (trigger,) = [b for b in bindings(name) if b["type"] == "queueTrigger"]
         assert (trigger["queueName"], trigger["connection"]) == (queue, "AzureWebJobsStorage")
     (timer,) = [b for b in bindings("alert_processor") if b["type"] == "timerTrigger"]
-    assert timer["schedule"] == "%Worker:AlertProcessing:Schedule%"
+    assert timer["schedule"] == "%AlertProcessorSchedule%"
     for name, route in [
         ("alert_acknowledge", "alerts/{alert_id:int}/acknowledge"),
         ("alert_resolve", "alerts/{alert_id:int}/resolve"),

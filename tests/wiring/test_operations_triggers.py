@@ -26,9 +26,9 @@ def bindings(name: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("name", "schedule"),
     [
-        ("cleanup", "%Worker:ScheduledTasks:CleanupCronExpression%"),
-        ("maintenance", "%Worker:ScheduledTasks:MaintenanceCronExpression%"),
-        ("health_check", "%Worker:HealthChecks:Schedule%"),
+        ("cleanup", "%CleanupSchedule%"),
+        ("maintenance", "%MaintenanceSchedule%"),
+        ("health_check", "%HealthCheckSchedule%"),
     ],
 )
 def test_the_operations_timers_bind_their_schedule_settings(name: str, schedule: str) -> None:

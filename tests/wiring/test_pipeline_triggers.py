@@ -77,7 +77,7 @@ def test_the_pipeline_functions_are_indexed_with_their_queues_and_schedule() -> 
     assert {"kpi_scheduler", "kpi_executor", "kpi_executions_poison"} <= set(functions)
     (timer,) = [b for b in functions["kpi_scheduler"] if b["type"] == "timerTrigger"]
     assert (timer["schedule"], timer["runOnStartup"], timer["useMonitor"]) == (
-        "%Worker:KpiMonitoring:Schedule%",
+        "%KpiSchedulerSchedule%",
         False,
         True,
     )

@@ -72,7 +72,10 @@ param instanceMemoryMB int = 2048
 param maximumInstanceCount int = 40
 
 // Every setting of the README's settings table, with the code's default, except where Azure needs its
-// own value. Empty means unset to the app (app settings cannot hold null).
+// own value. Empty means unset to the app (app settings cannot hold null). The timer schedules have flat
+// names (KpiSchedulerSchedule, ...) because the triggers bind them as %KpiSchedulerSchedule%: the platform
+// resolves a flat app setting name in every case, a %Worker:X:Y% name only through the host's configuration
+// (README: Timer schedules).
 var defaultSettings = {
   Worker__KpiMonitoring__IntervalSeconds: '60'
   Worker__KpiMonitoring__MaxParallelKpis: '5'
@@ -81,10 +84,10 @@ var defaultSettings = {
   Worker__KpiMonitoring__SkipRunningKpis: 'true'
   Worker__KpiMonitoring__ResendAfterSeconds: '600'
   Worker__KpiMonitoring__MaxAttempts: '3'
-  Worker__KpiMonitoring__Schedule: '0 * * * * *'
+  KpiSchedulerSchedule: '0 * * * * *'
   Worker__ScheduledTasks__Enabled: 'true'
-  Worker__ScheduledTasks__CleanupCronExpression: '0 0 2 * * *'
-  Worker__ScheduledTasks__MaintenanceCronExpression: '0 0 3 * * 0'
+  CleanupSchedule: '0 0 2 * * *'
+  MaintenanceSchedule: '0 0 3 * * 0'
   Worker__ScheduledTasks__HistoricalDataRetentionDays: '90'
   Worker__ScheduledTasks__LogRetentionDays: '30'
   Worker__ScheduledTasks__CleanupBatchSize: '5000'
@@ -103,7 +106,7 @@ var defaultSettings = {
   Worker__HealthChecks__HeartbeatUnhealthySeconds: '300'
   Worker__HealthChecks__OutboxDegradedSeconds: '300'
   Worker__HealthChecks__QueueDepthDegraded: '1000'
-  Worker__HealthChecks__Schedule: '0 */5 * * * *'
+  HealthCheckSchedule: '0 */5 * * * *'
   Worker__AlertProcessing__IntervalSeconds: '30'
   Worker__AlertProcessing__BatchSize: '100'
   Worker__AlertProcessing__EnableEscalation: 'true'
@@ -111,7 +114,7 @@ var defaultSettings = {
   Worker__AlertProcessing__EnableAutoResolution: 'true'
   Worker__AlertProcessing__AutoResolutionTimeoutMinutes: '120'
   Worker__AlertProcessing__OutboxGraceSeconds: '60'
-  Worker__AlertProcessing__Schedule: '*/30 * * * * *'
+  AlertProcessorSchedule: '*/30 * * * * *'
   Worker__Logging__MinimumLevel: 'Information'
   Worker__Logging__Format: 'text'
   Notifications__Email__Enabled: 'true'
@@ -148,8 +151,12 @@ var azureSettings = {
   AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
   AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
-  // The host and the Azure Monitor exporter in the app both read this and ingest with the identity.
+  // The host reads this and ingests with the identity (local auth is disabled on the component); the app's
+  // exporter is given the same identity's credential by shared/telemetry.py.
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // One path per record: the app exports its own `mgrid` logs, metrics and custom events; the worker must
+  // not set up a second exporter (README: Deployment hardening, Application Insights).
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'false'
   // Secrets are references the platform resolves with keyVaultReferenceIdentity; the values stay in the vault.
   Notifications__Smtp__Password: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.smtpPassword})'
   Notifications__Acs__ConnectionString: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.acsConnectionString})'
