@@ -81,3 +81,11 @@ bench-e2e: deps
 bench-cleanup: deps
 	-scripts/ensure-postgres
 	$(BIN)/python -m benchmarks.cleanup
+
+# Detection quality on labelled hourly series in PostgreSQL: the original rule, the history median and the
+# seasonal baseline side by side through `mgrid kpi backtest` (a few minutes); writes only the
+# `<!-- detection:start -->` section of benchmarks/RESULTS.md. TOLERANCES="3 3.5 4 5" adds seasonal variants.
+.PHONY: bench-detection
+bench-detection: $(PY_STAMP)
+	-scripts/ensure-postgres
+	$(BIN)/python -m benchmarks.detection $(if $(TOLERANCES),--tolerance $(TOLERANCES))
