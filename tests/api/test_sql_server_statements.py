@@ -15,7 +15,9 @@ from tests.conftest import Database
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-def test_every_api_statement_compiles_for_sql_server(client: TestClient, demo: Demo, database: Database) -> None:
+def test_every_api_statement_compiles_for_sql_server(
+    client: TestClient, demo: Demo, database: Database
+) -> None:
     captured: list[ClauseElement] = []
 
     @event.listens_for(database.engine, "before_execute")
