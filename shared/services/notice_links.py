@@ -12,6 +12,7 @@ from shared.db.notifications import EventContext
 from shared.domain import ack_token
 from shared.domain.alert_text import NO_LINKS, NoticeLinks, compose, placeholder_values
 from shared.domain.recipients import Member
+from shared.easy_auth import platform_auth_enabled, through_sign_in
 from shared.notify.base import Notice
 from shared.settings.model import NotificationsSettings
 
@@ -33,7 +34,10 @@ def links_for(
         now=now,
         ttl=timedelta(hours=settings.ack_token_ttl_hours),
     )
-    return NoticeLinks(alert_url=alert_url, ack_url=f"{base}/api/alerts/{alert_id}/ack?token={quote(token)}")
+    ack_path = f"/api/alerts/{alert_id}/ack?token={quote(token)}"
+    # Behind App Service Authentication the ack page needs a signed-in user: the link signs in first.
+    ack_url = through_sign_in(base, ack_path) if platform_auth_enabled() else f"{base}{ack_path}"
+    return NoticeLinks(alert_url=alert_url, ack_url=ack_url)
 
 
 def personal(

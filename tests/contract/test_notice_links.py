@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from shared.domain.ack_token import verify
 from shared.domain.notification import Channel
 from shared.notify.email import html_text, plain_text
@@ -64,3 +66,17 @@ def test_without_a_secret_there_is_an_alert_link_but_no_ack_link() -> None:
     settings = Settings.load(Notifications={"PublicBaseUrl": "http://localhost:7071"}).notifications
     links = links_for(settings, alert_id=5, contact_id=1, now=NOW)
     assert (links.alert_url, links.ack_url) == ("http://localhost:7071/api/dashboard?alert=5", None)
+
+
+def test_behind_app_service_authentication_the_ack_link_signs_in_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.settings import Settings
+
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
+    settings = Settings.load(Notifications={"PublicBaseUrl": "https://m.example", "AckTokenSecret": "k"})
+    links = links_for(settings.notifications, alert_id=5, contact_id=1, now=NOW)
+    assert links.ack_url is not None
+    assert links.ack_url.startswith(
+        "https://m.example/.auth/login/aad?post_login_redirect_uri=%2Fapi%2Falerts%2F5%2Fack%3Ftoken%3D5.1."
+    )
