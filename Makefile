@@ -89,3 +89,10 @@ bench-cleanup: deps
 bench-detection: $(PY_STAMP)
 	-scripts/ensure-postgres
 	$(BIN)/python -m benchmarks.detection $(if $(TOLERANCES),--tolerance $(TOLERANCES))
+
+# GET /api/kpis with 1,000 KPIs and 90 days of hourly history on PostgreSQL, in process and through the
+# devhost (a few minutes, mostly seeding); writes only the `<!-- api:start -->` section of RESULTS.md.
+.PHONY: bench-api
+bench-api: deps
+	-scripts/ensure-postgres
+	$(BIN)/python -m benchmarks.api

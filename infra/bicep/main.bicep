@@ -114,6 +114,16 @@ param acsConnectionString string = ''
 @secure()
 param webhookSecret string = ''
 
+@description('Key signing one-click acknowledgement links, stored in Key Vault; empty leaves the secret as it is.')
+@secure()
+param ackTokenSecret string = ''
+
+@description('Client id of the Entra ID app registration for App Service Authentication (sign-in to the status page and API); empty for none (function keys only).')
+param authClientId string = ''
+
+@description('Entra ID tenant of that app registration; empty for the subscription\'s tenant.')
+param authTenantId string = ''
+
 @description('Address the dashboard\'s alert rules notify; empty for none.')
 param alertEmail string = ''
 
@@ -174,6 +184,7 @@ module keyVault 'modules/keyvault.bicep' = {
     smtpPassword: smtpPassword
     acsConnectionString: acsConnectionString
     webhookSecret: webhookSecret
+    ackTokenSecret: ackTokenSecret
   }
 }
 
@@ -234,6 +245,8 @@ module functionApp 'modules/functionapp.bicep' = {
     appSettingOverrides: appSettingOverrides
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    authClientId: authClientId
+    authTenantId: empty(authTenantId) ? subscription().tenantId : authTenantId
   }
 }
 

@@ -91,6 +91,9 @@ SEED_DEFAULTS = {
     "Notifications__Teams__Enabled": True,
     "Notifications__Slack__Enabled": True,
     "Notifications__Webhook__Enabled": True,
+    "Notifications__PublicBaseUrl": None,
+    "Notifications__AckTokenSecret": None,
+    "Notifications__AckTokenTtlHours": 72,
 }
 
 

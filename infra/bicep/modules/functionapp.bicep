@@ -48,7 +48,7 @@ param sqlDatabaseName string
 @description('Name of the Key Vault holding the notification secrets.')
 param keyVaultName string
 
-@description('Secret names in the Key Vault: smtpPassword, acsConnectionString, webhookSecret.')
+@description('Secret names in the Key Vault: smtpPassword, acsConnectionString, webhookSecret, ackTokenSecret.')
 param secretNames object
 
 @description('KPI sources: source name -> SQLAlchemy URL or Key Vault reference; each becomes ConnectionStrings__Sources__<name>.')
@@ -57,6 +57,12 @@ param sourceConnectionStrings object = {}
 
 @description('App settings that replace the defaults below (for example Notifications__Smtp__Host).')
 param appSettingOverrides object = {}
+
+@description('Application (client) id of the Entra ID app registration people sign in with (App Service Authentication); empty: no sign-in, function keys only.')
+param authClientId string = ''
+
+@description('Entra ID tenant of that app registration.')
+param authTenantId string = subscription().tenantId
 
 @description('Memory of each instance in MB.')
 @allowed([
@@ -138,6 +144,8 @@ var defaultSettings = {
   Notifications__SendAttempts: '3'
   Notifications__MaxDeliveryAttempts: '9'
   Notifications__RetryBackoffSeconds: '60'
+  Notifications__PublicBaseUrl: ''
+  Notifications__AckTokenTtlHours: '72'
 }
 
 // Values that exist only in Azure. AzureWebJobsStorage itself is deliberately absent: a connection string
@@ -163,6 +171,7 @@ var azureSettings = {
   Notifications__Smtp__Password: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.smtpPassword})'
   Notifications__Acs__ConnectionString: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.acsConnectionString})'
   Notifications__WebhookSecret: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.webhookSecret})'
+  Notifications__AckTokenSecret: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.ackTokenSecret})'
 }
 
 // siteConfig.appSettings takes a list of name/value pairs.
@@ -199,7 +208,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17: client certificates would lock out the anonymous health endpoint and key-based HTTP functions (README)
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales instances itself; numberOfWorkers does not apply (README)
   // checkov:skip=CKV_AZURE_213: App Service health check is not a Flex Consumption feature; an alert rule watches /api/health (README)
-  // checkov:skip=CKV_AZURE_222: the HTTP functions (health, metrics, acknowledge, resolve) are called from outside (README)
+  // checkov:skip=CKV_AZURE_222: the HTTP functions (health, metrics, the management API, the status page) are called from outside (README)
   name: name
   location: location
   tags: union(tags, {
@@ -261,6 +270,56 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   name: 'scm'
   properties: {
     allow: false
+  }
+}
+
+// App Service Authentication (Easy Auth) with Entra ID: people sign in instead of handling function keys.
+// Every request but the excluded paths needs a signed-in user or an Entra token: unauthenticated calls get
+// 401. The health endpoint stays anonymous for probes; the status page's shell (static, no data) is
+// excluded so it can send people to /.auth/login/aad when the API answers 401. With this on, the platform
+// sets WEBSITE_AUTH_ENABLED for the app, which then serves the API without a function key (a browser has
+// none) and records the signed-in user as the actor (docs/api.md, "Trust model").
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(authClientId)) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+      runtimeVersion: '~1'
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      redirectToProvider: 'azureactivedirectory'
+      excludedPaths: [
+        '/api/health'
+        '/api/dashboard'
+        '/api/dashboard/*'
+      ]
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: authClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${authTenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            authClientId
+            'api://${authClientId}'
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: true
+      }
+    }
+    httpSettings: {
+      requireHttps: true
+    }
   }
 }
 
