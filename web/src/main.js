@@ -1,0 +1,145 @@
+// The status page: polls the management API every few seconds and redraws in place (no reload).
+import "./style.css";
+import { api, query } from "./api.js";
+import { closeAlert, renderAlerts, shownAlert, showAlert } from "./alerts.js";
+import { bindChartControls, choose, renderChart } from "./chart.js";
+import { byId, h } from "./dom.js";
+import { refreshSparklines, renderKpis } from "./kpis.js";
+import { addSilence, endSilence, renderSilences, silenceBody, silenceKpiOptions } from "./silences.js";
+
+const REFRESH_MS = 5000;
+const ACTOR_KEY = "mgrid.actor";
+const state = { kpis: [], timer: null, busy: false };
+
+const actor = () => byId("actor").value.trim();
+
+function showError(message) {
+  const box = byId("error");
+  box.hidden = !message;
+  box.textContent = message ?? "";
+}
+
+async function guarded(work) {
+  try {
+    await work();
+    showError(null);
+  } catch (error) {
+    showError(error.message ?? String(error));
+  }
+}
+
+function renderHealth(health) {
+  const status = health?.status ?? "Unknown";
+  const badge = byId("health-badge");
+  badge.textContent = `Health: ${status}`;
+  badge.dataset.state = status.toLowerCase();
+  byId("tile-health").textContent = status;
+  byId("health-checks").replaceChildren(
+    ...Object.entries(health?.checks ?? {}).map(([name, check]) =>
+      h("li", {}, h("span", { class: "badge", "data-state": String(check.status).toLowerCase() }, check.status), ` ${name}`,
+        check.detail ? h("span", { class: "hint" }, ` ${typeof check.detail === "string" ? check.detail : JSON.stringify(check.detail)}`) : null)),
+  );
+}
+
+async function health() {
+  // 503 (Unhealthy) still carries the document.
+  const response = await fetch(new URL("health", window.location.href), { cache: "no-store" });
+  return response.json().catch(() => null);
+}
+
+function announce(kpis, alerts) {
+  const alerting = kpis.filter((kpi) => kpi.state === "alerting").length;
+  const open = alerts.filter((alert) => alert.status === "open").length;
+  byId("tile-alerting").textContent = String(alerting);
+  byId("tile-open").textContent = String(open);
+  const time = new Date().toLocaleTimeString();
+  byId("status").textContent = `Updated ${time}: ${kpis.length} KPIs, ${alerting} alerting, ${open} open alerts.`;
+}
+
+async function refresh() {
+  if (state.busy) return;
+  state.busy = true;
+  try {
+    await guarded(async () => {
+      const [kpis, alerts, silences, healthDocument] = await Promise.all([
+        api("kpis"),
+        api(`alerts${query({ limit: 100 })}`),
+        api("silences").catch(() => ({ items: [] })),
+        health(),
+      ]);
+      state.kpis = kpis.items ?? [];
+      const alertItems = alerts.items ?? [];
+      const silenceItems = Array.isArray(silences) ? silences : silences.items ?? [];
+      renderHealth(healthDocument);
+      renderKpis(state.kpis, select);
+      renderAlerts(alertItems, act, (id) => guarded(() => showAlert(id, { focus: true })));
+      renderSilences(silenceItems, end);
+      silenceKpiOptions(state.kpis);
+      byId("tile-silences").textContent = String(silenceItems.filter((s) => s.active !== false).length);
+      announce(state.kpis, alertItems);
+      await Promise.all([refreshSparklines(state.kpis), renderChart(state.kpis), shownAlert() ? showAlert(shownAlert()) : null]);
+      document.body.dataset.loaded = "true";
+    });
+  } finally {
+    state.busy = false;
+  }
+}
+
+function select(kpiId) {
+  choose(kpiId);
+  guarded(() => renderChart(state.kpis));
+  byId("chart").scrollIntoView({ block: "start" });
+  byId("chart-kpi").focus({ preventScroll: true });
+}
+
+async function act(id, action) {
+  await guarded(async () => {
+    const body = actor() ? { by: actor() } : {};
+    await api(`alerts/${id}/${action}`, { method: "POST", body });
+    await refresh();
+    await showAlert(id);
+  });
+}
+
+async function end(id) {
+  await guarded(async () => {
+    await endSilence(id, actor());
+    await refresh();
+  });
+}
+
+function bindForms() {
+  const input = byId("actor");
+  input.value = localStorage.getItem(ACTOR_KEY) ?? "";
+  input.addEventListener("change", () => localStorage.setItem(ACTOR_KEY, actor()));
+  byId("actor-form").addEventListener("submit", (event) => event.preventDefault());
+  byId("alert-detail-close").addEventListener("click", () => {
+    closeAlert();
+    byId("alerts-title").scrollIntoView();
+  });
+  byId("silence-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await guarded(async () => {
+      await addSilence(silenceBody(event.target, actor()));
+      event.target.reset();
+      await refresh();
+    });
+  });
+  bindChartControls(() => guarded(() => renderChart(state.kpis)));
+  let resizing = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => guarded(() => renderChart(state.kpis)), 200);
+  });
+}
+
+function loop() {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(async () => {
+    if (!document.hidden) await refresh();
+    loop();
+  }, REFRESH_MS);
+}
+
+bindForms();
+refresh().then(loop);
