@@ -1,17 +1,16 @@
 """The status page's files: the shell at `GET /api/dashboard` and its built assets under
 `/api/dashboard/assets/`, read from `web/dist` (built by `npm run build`; shipped in the deployed package).
+Served by the anonymous `dashboard` function (shared/triggers/dashboard.py), not by the API's app.
 
 Anonymous on purpose: the shell and assets hold no data; the page reads everything from the API with the
-caller's key or sign-in. Every response forbids framing and loading anything from elsewhere.
+caller's key or sign-in (in Azure, App Service Authentication still asks for sign-in before the page).
+Every response forbids framing and loading anything from elsewhere.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-from fastapi import APIRouter
-from fastapi.responses import RedirectResponse, Response
 
 DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
 CONTENT_TYPES = {
@@ -61,30 +60,32 @@ def _read(path: Path) -> StaticFile | None:
     return StaticFile(body=path.read_bytes(), content_type=content_type)
 
 
-def _response(found: StaticFile) -> Response:
-    return Response(found.body, media_type=found.content_type, headers=SECURITY_HEADERS)
-
-
-router = APIRouter(include_in_schema=False)
-
-
-@router.get("/api/dashboard")
-def dashboard_page() -> Response:
-    found = shell()
+def respond(path: str, rest: str | None, dist: Path = DIST) -> Response:
+    """The answer to `GET /api/dashboard[/REST]` where `path` is the request's URL path."""
+    rest = (rest or "").strip("/")
+    if not rest:
+        if path.endswith(
+            "/"
+        ):  # the page's links are relative to /api/dashboard: a trailing slash breaks them
+            return Response(status=308, headers={"Location": "../dashboard"})
+        found = shell(dist)
+        if found is None:
+            return Response(status=503, body=NOT_BUILT.encode(), content_type="text/html; charset=utf-8")
+        return Response(status=200, body=found.body, content_type=found.content_type)
+    folder, _, name = rest.partition("/")
+    found = asset(name, dist) if folder == "assets" else None
     if found is None:
-        return Response(NOT_BUILT, status_code=503, media_type="text/html", headers=SECURITY_HEADERS)
-    return _response(found)
+        return Response(status=404, body=b'{"error": "path: no such file"}', content_type="application/json")
+    return Response(status=200, body=found.body, content_type=found.content_type)
 
 
-@router.get("/api/dashboard/")
-def dashboard_slash() -> Response:
-    """The page's links are relative to `/api/dashboard`; a trailing slash would break them."""
-    return RedirectResponse("../dashboard", status_code=308)
+@dataclass(frozen=True, kw_only=True)
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
-
-@router.get("/api/dashboard/assets/{name}")
-def dashboard_asset(name: str) -> Response:
-    found = asset(name)
-    if found is None:
-        return Response(b'{"error": "no such asset"}', status_code=404, media_type="application/json")
-    return _response(found)
+    def all_headers(self) -> dict[str, str]:
+        content = {"Content-Type": self.content_type} if self.content_type else {}
+        return {**SECURITY_HEADERS, **content, **self.headers}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.api.dashboard import asset, shell
+from shared.api.dashboard import SECURITY_HEADERS, asset, respond, shell
 
 ROOT = Path(__file__).resolve().parents[2]
 STYLE = (ROOT / "web" / "src" / "style.css").read_text(encoding="utf-8")
@@ -42,6 +42,36 @@ def test_assets_are_plain_file_names_of_known_types_inside_the_assets_folder(dis
     assert found.content_type == "text/javascript; charset=utf-8"
     for name in ("../secret.js", "..%2Fsecret.js", "../index.html", "notes.txt", "missing.js", ""):
         assert asset(name, dist) is None, name
+
+
+def test_the_page_is_answered_with_headers_that_keep_it_to_its_own_origin(dist: Path) -> None:
+    answer = respond("/api/dashboard", None, dist)
+    assert answer.status == 200
+    assert answer.body.startswith(b"<!doctype html>")
+    headers = answer.all_headers()
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers.items() >= SECURITY_HEADERS.items()
+
+
+def test_assets_are_answered_under_assets_and_anything_else_is_not_found(dist: Path) -> None:
+    found = respond("/api/dashboard/assets/dashboard.js", "assets/dashboard.js", dist)
+    assert found.body == b"console.log(1)"
+    for rest in ("index.html", "assets/../secret.js", "secret.js", "assets/notes.txt", "other/dashboard.js"):
+        answer = respond(f"/api/dashboard/{rest}", rest, dist)
+        assert answer.status == 404, rest
+        assert answer.all_headers()["Content-Type"] == "application/json"
+
+
+def test_a_trailing_slash_is_redirected_so_the_relative_links_resolve(dist: Path) -> None:
+    answer = respond("/api/dashboard/", "", dist)
+    assert (answer.status, answer.headers) == (308, {"Location": "../dashboard"})
+
+
+def test_an_unbuilt_page_says_how_to_build_it(tmp_path: Path) -> None:
+    answer = respond("/api/dashboard", None, tmp_path)
+    assert answer.status == 503
+    assert b"npm run build" in answer.body
 
 
 def _hex(colour: str) -> tuple[float, float, float]:

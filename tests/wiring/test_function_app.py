@@ -44,6 +44,7 @@ def test_importing_the_app_with_an_empty_environment_indexes_every_function(inde
         "alert_processor",
         "alert_resolve",
         "cleanup",
+        "dashboard",
         "health",
         "health_check",
         "kpi_executions_poison",
@@ -64,6 +65,13 @@ def test_health_is_an_anonymous_get_route_returning_http(indexed: dict[str, Any]
         "route": "health",
         "authLevel": "ANONYMOUS",
     }
+    assert output == {"direction": "OUT", "type": "http", "name": "$return"}
+
+
+def test_the_status_page_is_an_anonymous_get_route_under_dashboard(indexed: dict[str, Any]) -> None:
+    trigger, output = indexed["dashboard"]["bindings"]
+    assert trigger["route"] == "dashboard/{*rest}"
+    assert (trigger["authLevel"], trigger["methods"]) == ("ANONYMOUS", ["GET", "HEAD"])
     assert output == {"direction": "OUT", "type": "http", "name": "$return"}
 
 
