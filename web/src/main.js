@@ -64,18 +64,18 @@ async function refresh() {
       const [kpis, alerts, silences, healthDocument] = await Promise.all([
         api("kpis"),
         api(`alerts${query({ limit: 100 })}`),
-        api("silences").catch(() => ({ items: [] })),
+        api("silences").catch((error) => (error.status === 404 ? null : Promise.reject(error))),
         health(),
       ]);
       state.kpis = kpis.items ?? [];
       const alertItems = alerts.items ?? [];
-      const silenceItems = Array.isArray(silences) ? silences : silences.items ?? [];
+      const silenceItems = silences === null ? null : Array.isArray(silences) ? silences : silences.items ?? [];
       renderHealth(healthDocument);
       renderKpis(state.kpis, select);
       renderAlerts(alertItems, act, (id) => guarded(() => showAlert(id, { focus: true })));
       renderSilences(silenceItems, end);
       silenceKpiOptions(state.kpis);
-      byId("tile-silences").textContent = String(silenceItems.filter((s) => s.active !== false).length);
+      byId("tile-silences").textContent = silenceItems ? String(silenceItems.filter((s) => s.active !== false).length) : "–";
       announce(state.kpis, alertItems);
       await Promise.all([refreshSparklines(state.kpis), renderChart(state.kpis), shownAlert() ? showAlert(shownAlert()) : null]);
       document.body.dataset.loaded = "true";

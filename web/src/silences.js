@@ -15,7 +15,13 @@ function period(silence) {
   return [when(silence.starts_at), " to ", when(silence.ends_at)];
 }
 
+/** `silences` null: the API has no silences routes (404); the form is disabled. */
 export function renderSilences(silences, end) {
+  byId("silence-form").querySelector("fieldset").disabled = silences === null;
+  if (silences === null) {
+    replaceRows(byId("silence-table").tBodies[0], [], "Silences are not available from this API.");
+    return;
+  }
   const rows = silences.map((silence) =>
     h("tr", { dataset: { silence: silence.id } },
       h("th", { scope: "row" }, scope(silence), silence.active ? null : h("span", { class: "hint block" }, "not in force now")),
