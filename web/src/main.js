@@ -52,8 +52,10 @@ function announce(kpis, alerts) {
   const open = alerts.filter((alert) => alert.status === "open").length;
   byId("tile-alerting").textContent = String(alerting);
   byId("tile-open").textContent = String(open);
-  const time = new Date().toLocaleTimeString();
-  byId("status").textContent = `Updated ${time}: ${kpis.length} KPIs, ${alerting} alerting, ${open} open alerts.`;
+  // The live region changes (and is read out) only when the counts do; the time is not live.
+  const summary = `${kpis.length} KPIs, ${alerting} alerting, ${open} open alerts.`;
+  if (byId("status").textContent !== summary) byId("status").textContent = summary;
+  byId("updated").textContent = `Updated ${new Date().toLocaleTimeString()}.`;
 }
 
 async function refresh() {
