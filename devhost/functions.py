@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import inspect
 import json
 import logging
 import time
@@ -110,6 +112,8 @@ def invoke(
     started = time.monotonic()
     try:
         result = spec.code(**{str(spec.trigger["name"]): trigger_value}, **outs)
+        if inspect.iscoroutine(result):  # an `async def` function (the API's ASGI functions)
+            result = asyncio.run(result)
         for name, queue in output_queues.items():
             messages = queue_messages(outs[name].get())
             if messages and send is not None:

@@ -40,6 +40,15 @@ class Route:
             auth_level.upper(),
         )
 
+    @property
+    def specificity(self) -> tuple[int, int, int]:
+        """Sort key, most specific first, as the host's router prefers: no catch-all, more literal segments,
+        fewer parameters (`health` wins over `{*route}`; `alerts/{id}/ack` over `alerts/{id}`)."""
+        segments = [segment for segment in self.template.strip("/").split("/") if segment]
+        parameters = [segment for segment in segments if _PARAMETER.match(segment)]
+        catch_all = any(segment.startswith("{*") for segment in parameters)
+        return (int(catch_all), -(len(segments) - len(parameters)), len(parameters))
+
     def match(self, path: str) -> dict[str, str] | None:
         found = self.pattern.fullmatch(path)
         if found is None:
@@ -83,6 +92,7 @@ class Router:
             path = path[len(self._prefix) :]
         path = "/" + path.strip("/")
         matched = [(route, params) for route in self._routes if (params := route.match(path)) is not None]
+        matched.sort(key=lambda found: found[0].specificity)
         if not matched:
             return 404
         for route, params in matched:

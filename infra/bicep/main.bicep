@@ -73,6 +73,10 @@ param acsConnectionString string = ''
 @secure()
 param webhookSecret string = ''
 
+@description('Key signing one-click acknowledgement links, stored in Key Vault; empty leaves the secret as it is.')
+@secure()
+param ackTokenSecret string = ''
+
 @description('Address the dashboard\'s alert rules notify; empty for none.')
 param alertEmail string = ''
 
@@ -133,6 +137,7 @@ module keyVault 'modules/keyvault.bicep' = {
     smtpPassword: smtpPassword
     acsConnectionString: acsConnectionString
     webhookSecret: webhookSecret
+    ackTokenSecret: ackTokenSecret
   }
 }
 

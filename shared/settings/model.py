@@ -428,7 +428,31 @@ class NotificationsSettings(_Section):
         description="First wait before alert_processor retries a delivery; doubles per round.",
     )
 
-    _unset = field_validator("webhook_secret", "admin_contact", mode="before")(_empty_is_none)
+    public_base_url: str | None = Field(
+        None,
+        alias="PublicBaseUrl",
+        description="Public address of the app (https://host) for links in notices; unset: no links.",
+    )
+    ack_token_secret: str | None = Field(
+        None,
+        alias="AckTokenSecret",
+        description="HMAC-SHA256 key signing one-click acknowledgement links; unset: no ack links.",
+        json_schema_extra={"secret": True},
+    )
+    ack_token_ttl_hours: int = Field(
+        72, ge=1, le=720, alias="AckTokenTtlHours", description="Hours an acknowledgement link stays valid."
+    )
+
+    _unset = field_validator(
+        "webhook_secret", "admin_contact", "public_base_url", "ack_token_secret", mode="before"
+    )(_empty_is_none)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError("must be an absolute http(s) URL, such as https://mgrid.example.com")
+        return url.rstrip("/") if url is not None else None
 
 
 class ConnectionStringsSettings(_Section):

@@ -45,6 +45,7 @@ SECRETS = {
     "Notifications__Smtp__Password": "smtpPassword",
     "Notifications__Acs__ConnectionString": "acsConnectionString",
     "Notifications__WebhookSecret": "webhookSecret",
+    "Notifications__AckTokenSecret": "ackTokenSecret",
 }
 SOURCES = "ConnectionStrings__Sources__<name>"
 #: Text that only a key, a password or a key-bearing connection string would contain.

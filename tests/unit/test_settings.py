@@ -78,6 +78,9 @@ SEED_DEFAULTS = {
     "Notifications__SendAttempts": 3,
     "Notifications__MaxDeliveryAttempts": 9,
     "Notifications__RetryBackoffSeconds": 60,
+    "Notifications__PublicBaseUrl": None,
+    "Notifications__AckTokenSecret": None,
+    "Notifications__AckTokenTtlHours": 72,
 }
 
 

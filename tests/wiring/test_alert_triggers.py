@@ -1,8 +1,10 @@
-"""The alerting functions called as the host calls them: their bindings, acknowledge and resolve over HTTP,
+"""The alerting functions called as the host calls them: their bindings, acknowledge and resolve over HTTP
+(the `api` function),
 the processor timer and the alert-events handlers, on real databases."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -34,19 +36,11 @@ def test_the_alert_functions_are_indexed_with_their_queues_schedule_and_routes()
         assert (trigger["queueName"], trigger["connection"]) == (queue, "AzureWebJobsStorage")
     (timer,) = [b for b in bindings("alert_processor") if b["type"] == "timerTrigger"]
     assert timer["schedule"] == "%Worker:AlertProcessing:Schedule%"
-    for name, route in [
-        ("alert_acknowledge", "alerts/{alert_id:int}/acknowledge"),
-        ("alert_resolve", "alerts/{alert_id:int}/resolve"),
-    ]:
-        (trigger,) = [b for b in bindings(name) if b["type"] == "httpTrigger"]
-        assert (trigger["route"], trigger["methods"], trigger["authLevel"]) == (route, ["POST"], "FUNCTION")
-    for name in [
-        "alert_escalation",
-        "alert_events_poison",
-        "alert_processor",
-        "alert_acknowledge",
-        "alert_resolve",
-    ]:
+    (trigger,) = [b for b in bindings("api") if b["type"] == "httpTrigger"]
+    assert (trigger["route"], trigger["authLevel"]) == ("{*route}", "FUNCTION")
+    (trigger,) = [b for b in bindings("alert_ack_link") if b["type"] == "httpTrigger"]
+    assert (trigger["route"], trigger["authLevel"]) == ("alerts/{alert_id}/ack", "ANONYMOUS")
+    for name in ["alert_escalation", "alert_events_poison", "alert_processor", "api", "alert_ack_link"]:
         (output,) = [b for b in bindings(name) if b["type"] == "queue"]
         assert output["queueName"] == "alert-events"
 
@@ -84,14 +78,17 @@ def open_alert(database: Database) -> tuple[int, int]:
 
 
 def post(name: str, alert_id: object, body: object) -> tuple[int, dict[str, Any], Out]:
+    """POST /api/alerts/{id}/acknowledge|resolve through the `api` function, as the host calls it."""
+    action = {"alert_acknowledge": "acknowledge", "alert_resolve": "resolve"}[name]
     request = func.HttpRequest(
         method="POST",
-        url=f"http://localhost/api/alerts/{alert_id}/x",
+        url=f"http://localhost/api/alerts/{alert_id}/{action}",
+        headers={"content-type": "application/json"},
         body=json.dumps(body).encode() if body is not None else b"",
-        route_params={"alert_id": str(alert_id)},
+        route_params={"route": f"alerts/{alert_id}/{action}"},
     )
     out = Out()
-    response = indexed_functions()[name].get_user_function()(request, out)
+    response = asyncio.run(indexed_functions()["api"].get_user_function()(request, out))
     return response.status_code, json.loads(response.get_body()), out
 
 
@@ -134,9 +131,9 @@ def test_resolve_over_http_emits_the_resolved_event(environment: Database) -> No
     ("name", "alert_id", "body", "status", "error"),
     [
         ("alert_acknowledge", 999_999, {"by": "x"}, 404, "no alert with id 999999"),
-        ("alert_acknowledge", "abc", {"by": "x"}, 400, "must be a whole number, got 'abc'"),
+        ("alert_acknowledge", "abc", {"by": "x"}, 400, "alert_id: Input should be a valid integer"),
         ("alert_acknowledge", None, {}, 400, "who is acting"),
-        ("alert_resolve", None, ["by"], 400, "JSON object"),
+        ("alert_resolve", None, ["by"], 400, "body: Input should be a valid dictionary"),
         ("alert_resolve", None, None, 400, "who is acting"),
     ],
 )

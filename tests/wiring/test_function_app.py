@@ -38,11 +38,11 @@ def indexed() -> dict[str, Any]:
 
 def test_importing_the_app_with_an_empty_environment_indexes_every_function(indexed: dict[str, Any]) -> None:
     assert sorted(indexed) == [
-        "alert_acknowledge",
+        "alert_ack_link",
         "alert_escalation",
         "alert_events_poison",
         "alert_processor",
-        "alert_resolve",
+        "api",
         "cleanup",
         "dashboard",
         "health",

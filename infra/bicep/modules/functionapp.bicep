@@ -48,7 +48,7 @@ param sqlDatabaseName string
 @description('Name of the Key Vault holding the notification secrets.')
 param keyVaultName string
 
-@description('Secret names in the Key Vault: smtpPassword, acsConnectionString, webhookSecret.')
+@description('Secret names in the Key Vault: smtpPassword, acsConnectionString, webhookSecret, ackTokenSecret.')
 param secretNames object
 
 @description('KPI sources: source name -> SQLAlchemy URL or Key Vault reference; each becomes ConnectionStrings__Sources__<name>.')
@@ -126,6 +126,8 @@ var defaultSettings = {
   Notifications__SendAttempts: '3'
   Notifications__MaxDeliveryAttempts: '9'
   Notifications__RetryBackoffSeconds: '60'
+  Notifications__PublicBaseUrl: ''
+  Notifications__AckTokenTtlHours: '72'
 }
 
 // Values that exist only in Azure. AzureWebJobsStorage itself is deliberately absent: a connection string
@@ -147,6 +149,7 @@ var azureSettings = {
   Notifications__Smtp__Password: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.smtpPassword})'
   Notifications__Acs__ConnectionString: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.acsConnectionString})'
   Notifications__WebhookSecret: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.webhookSecret})'
+  Notifications__AckTokenSecret: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.ackTokenSecret})'
 }
 
 // siteConfig.appSettings takes a list of name/value pairs.

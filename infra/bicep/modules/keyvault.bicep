@@ -34,10 +34,15 @@ param acsConnectionString string = ''
 @secure()
 param webhookSecret string = ''
 
+@description('Notifications__AckTokenSecret (signs one-click acknowledgement links); leave empty to manage it outside the deployment.')
+@secure()
+param ackTokenSecret string = ''
+
 var secretNames = {
   smtpPassword: 'notifications-smtp-password'
   acsConnectionString: 'notifications-acs-connection-string'
   webhookSecret: 'notifications-webhook-secret'
+  ackTokenSecret: 'notifications-ack-token-secret'
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -96,6 +101,17 @@ resource webhookSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if
   name: secretNames.webhookSecret
   properties: {
     value: webhookSecret
+    contentType: 'text/plain'
+  }
+}
+
+resource ackTokenSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(ackTokenSecret)) {
+  // checkov:skip=CKV_AZURE_41: rotating the key only invalidates links already sent; no expiry date is forced (README)
+  // checkov:skip=CKV_AZURE_114: contentType is set; the check does not look inside a conditional resource
+  parent: vault
+  name: secretNames.ackTokenSecret
+  properties: {
+    value: ackTokenSecret
     contentType: 'text/plain'
   }
 }

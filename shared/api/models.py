@@ -1,0 +1,177 @@
+"""The API's request and response bodies; the OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class KpiState(StrEnum):
+    OK = "ok"
+    ALERTING = "alerting"
+    NO_DATA = "no_data"
+    FAILING = "failing"
+    NEVER_RUN = "never_run"
+    INACTIVE = "inactive"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="What is wrong, naming the field: `field: message`.")
+
+
+class Metric(BaseModel):
+    key: str
+    current: float
+    expected: float | None
+    lower: float | None
+    upper: float | None
+    breach: bool
+
+
+class KpiItem(BaseModel):
+    id: int
+    indicator: str
+    owner: str
+    priority: int
+    is_active: bool
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_status: str | None
+    state: KpiState
+    open_alerts: int
+    metrics: list[Metric]
+
+
+class KpiList(BaseModel):
+    items: list[KpiItem]
+
+
+class KpiDetail(KpiItem):
+    definition: dict[str, Any] = Field(description="The KPI's entry of the definitions file.")
+
+
+class HistoryPoint(Metric):
+    slot: datetime
+
+
+class History(BaseModel):
+    items: list[HistoryPoint]
+
+
+class RunRequest(_Body):
+    dry_run: bool = False
+
+
+class RunMetric(BaseModel):
+    key: str
+    current: float | None
+    baseline: float | None
+    deviation_percent: float | None
+    expected: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    breach: bool
+
+
+class RunTransition(BaseModel):
+    id: int
+    transition: str
+
+
+class RunResult(BaseModel):
+    execution_id: str | None
+    kpi: str | None
+    status: str
+    duration_ms: int | None
+    error: str | None
+    metrics: list[RunMetric]
+    alerts: list[RunTransition]
+    dry_run: bool = False
+
+
+class AlertStatusFilter(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class AlertItem(BaseModel):
+    id: int
+    kpi_id: int | None
+    indicator: str | None
+    metric_key: str
+    kind: str
+    status: str
+    severity: str
+    escalation_level: int
+    opened_at: datetime
+    last_triggered_at: datetime
+    last_notified_at: datetime | None
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution_reason: str | None
+    current_value: float | None
+    baseline_value: float | None
+    deviation_percent: float | None
+    expected_value: float | None
+    lower_value: float | None
+    upper_value: float | None
+
+
+class AlertPage(BaseModel):
+    items: list[AlertItem]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    type: str
+    actor: str
+    details: dict[str, Any]
+
+
+class Delivery(BaseModel):
+    contact: str
+    channel: str
+    status: str
+    attempts: int
+    sent_at: datetime | None
+    error: str | None
+
+
+class AlertDetail(AlertItem):
+    timeline: list[TimelineEntry]
+    deliveries: list[Delivery]
+
+
+class AcknowledgeRequest(_Body):
+    by: str | None = Field(None, max_length=100, description="Who acknowledges (the signed-in user wins).")
+    note: str | None = Field(None, max_length=500)
+
+
+class ResolveRequest(_Body):
+    by: str | None = Field(None, max_length=100, description="Who resolves (the signed-in user wins).")
+    reason: str | None = Field(None, max_length=500)
+
+
+class ActionResult(BaseModel):
+    id: int
+    indicator: str | None
+    metric_key: str
+    status: str
+    escalation_level: int
+    acknowledged_by: str | None
+    acknowledged_at: str | None
+    resolved_by: str | None
+    resolved_at: str | None
+    resolution_reason: str | None
+    changed: bool

@@ -1,0 +1,175 @@
+"""Every route of the management API against a real monitoring database (SQLite and PostgreSQL), through the
+ASGI app in process: shapes of DESIGN section 9, filters, cursors, errors naming their field."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from shared.db.tables import alert_events
+from tests.api.seed import Demo
+from tests.conftest import Database
+from tests.factories import NOW
+
+
+def test_the_kpi_list_gives_each_kpi_its_state_open_alerts_and_latest_metrics(
+    client: TestClient, demo: Demo
+) -> None:
+    response = client.get("/api/kpis")
+    assert response.status_code == 200
+    items = {item["indicator"]: item for item in response.json()["items"]}
+    assert {name: item["state"] for name, item in items.items()} == {
+        "Deposits": "alerting",
+        "Idle": "never_run",
+        "Old": "inactive",
+    }
+    deposits = items["Deposits"]
+    assert (deposits["open_alerts"], deposits["last_status"]) == (1, "succeeded")
+    assert deposits["metrics"] == [
+        {"key": "k", "current": 42.0, "expected": 10.0, "lower": 8.0, "upper": 12.0, "breach": True}
+    ]
+
+
+def test_one_kpi_carries_its_definitions_file_entry(client: TestClient, demo: Demo) -> None:
+    document = client.get(f"/api/kpis/{demo.deposits}").json()
+    assert document["indicator"] == "Deposits"
+    assert document["definition"]["indicator"] == "Deposits"
+    assert document["definition"]["contacts"] == [{"name": "Ops", "level": 0}]
+
+
+def test_history_gives_the_values_and_bands_in_the_range_oldest_first(client: TestClient, demo: Demo) -> None:
+    start = (NOW - timedelta(hours=3)).isoformat()
+    response = client.get(
+        f"/api/kpis/{demo.deposits}/history", params={"from": start, "to": NOW.isoformat(), "key": "k"}
+    )
+    assert response.status_code == 200
+    items = response.json()["items"]
+    assert [item["current"] for item in items] == [13.0, 12.0, 11.0]
+    assert items[0]["lower"] == 8.0
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "error"),
+    [
+        ("/api/kpis/999", 404, "kpi_id: no KPI with id 999"),
+        ("/api/kpis/abc", 400, "kpi_id:"),
+        (
+            "/api/kpis/1/history?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+            422,
+            "from: must be before to",
+        ),
+        ("/api/kpis/1/history?from=yesterday", 422, "from:"),
+        ("/api/kpis/1/history?from=2026-01-01T00:00:00", 422, "from: give a time zone"),
+        ("/api/alerts?status=closed", 422, "status:"),
+        ("/api/alerts?limit=0", 422, "limit:"),
+        ("/api/alerts?cursor=nonsense", 422, "cursor: not a cursor"),
+        ("/api/alerts?kpi=Nope", 404, "kpi: no KPI 'Nope'"),
+        ("/api/alerts/999", 404, "alert_id: no alert with id 999"),
+        ("/api/nowhere", 404, "path: no such route"),
+    ],
+)
+def test_bad_requests_get_a_4xx_naming_the_field(
+    client: TestClient, demo: Demo, path: str, status: int, error: str
+) -> None:
+    response = client.get(path.replace("/kpis/1/", f"/kpis/{demo.deposits}/"))
+    assert response.status_code == status
+    assert response.json()["error"].startswith(error)
+
+
+def test_alerts_page_newest_first_with_an_opaque_cursor(
+    client: TestClient, demo: Demo, database: Database
+) -> None:
+    from tests.api.seed import alert
+
+    with database.engine.begin() as connection:
+        second, _ = alert(connection, demo.idle)
+        third, _ = alert(connection, demo.old)
+    first_page = client.get("/api/alerts", params={"limit": 2}).json()
+    assert [item["id"] for item in first_page["items"]] == [third, second]
+    rest = client.get("/api/alerts", params={"limit": 2, "cursor": first_page["next_cursor"]}).json()
+    assert ([item["id"] for item in rest["items"]], rest["next_cursor"]) == ([demo.alert], None)
+    only = client.get("/api/alerts", params={"kpi": "deposits", "status": "open"}).json()
+    assert [item["id"] for item in only["items"]] == [demo.alert]
+
+
+def test_one_alert_carries_its_timeline_and_deliveries(client: TestClient, demo: Demo) -> None:
+    document = client.get(f"/api/alerts/{demo.alert}").json()
+    assert [(entry["type"], entry["actor"]) for entry in document["timeline"]] == [("opened", "system")]
+    (delivery,) = document["deliveries"]
+    assert (delivery["contact"], delivery["channel"], delivery["status"], delivery["attempts"]) == (
+        "Ops",
+        "email",
+        "sent",
+        1,
+    )
+
+
+def test_acknowledge_then_resolve_record_the_actor_and_a_resolved_alert_cannot_be_acknowledged(
+    client: TestClient, demo: Demo, database: Database
+) -> None:
+    response = client.post(f"/api/alerts/{demo.alert}/acknowledge", json={"by": "alice", "note": "on it"})
+    assert (response.status_code, response.json()["acknowledged_by"]) == (200, "alice")
+    response = client.post(f"/api/alerts/{demo.alert}/resolve", json={"by": "bob", "reason": "fixed"})
+    assert (response.status_code, response.json()["status"]) == (200, "resolved")
+    response = client.post(f"/api/alerts/{demo.alert}/acknowledge", json={"by": "alice"})
+    assert (response.status_code, response.json()["error"]) == (
+        409,
+        f"status: alert {demo.alert} is resolved: there is nothing to acknowledge",
+    )
+    timeline = client.get(f"/api/alerts/{demo.alert}").json()["timeline"]
+    assert [(entry["type"], entry["actor"]) for entry in timeline][1:] == [
+        ("acknowledged", "alice"),
+        ("resolved", "bob"),
+    ]
+    assert client.post(f"/api/alerts/{demo.alert}/resolve", json={"by": "bob", "extra": 1}).status_code == 422
+
+
+def test_the_signed_in_user_is_the_actor_only_when_the_platform_authenticates(
+    client: TestClient, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "carol@example.com"}
+    response = client.post(f"/api/alerts/{demo.alert}/acknowledge", json={}, headers=headers)
+    assert response.status_code == 400  # not trusted: anyone could send the header here
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
+    assert client.get("/api/kpis").status_code == 401
+    response = client.post(f"/api/alerts/{demo.alert}/acknowledge", json={"by": "mallory"}, headers=headers)
+    assert (response.status_code, response.json()["acknowledged_by"]) == (200, "carol@example.com")
+
+
+def test_run_now_answers_404_for_an_unknown_kpi_and_refuses_a_dry_run_it_cannot_do(
+    client: TestClient, demo: Demo
+) -> None:
+    assert client.post("/api/kpis/999/run", json={}).status_code == 404
+    response = client.post(f"/api/kpis/{demo.deposits}/run", json={"dry_run": False})
+    assert response.status_code == 200
+    document = response.json()
+    assert (document["kpi"], document["status"], document["dry_run"]) == ("Deposits", "succeeded", False)
+    assert [metric["key"] for metric in document["metrics"]] == ["k"]
+    response = client.post(f"/api/kpis/{demo.deposits}/run", json={"dry_run": "maybe"})
+    assert (response.status_code, response.json()["error"].split(":")[0]) == (422, "dry_run")
+
+
+def test_the_openapi_document_is_3_1_and_names_every_route(client: TestClient) -> None:
+    document = client.get("/api/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    assert set(document["paths"]) >= {
+        "/api/kpis",
+        "/api/kpis/{kpi_id}",
+        "/api/kpis/{kpi_id}/history",
+        "/api/kpis/{kpi_id}/run",
+        "/api/alerts",
+        "/api/alerts/{alert_id}",
+        "/api/alerts/{alert_id}/acknowledge",
+        "/api/alerts/{alert_id}/resolve",
+        "/api/alerts/{alert_id}/ack",
+    }
+
+
+def test_reads_change_nothing(client: TestClient, demo: Demo, database: Database) -> None:
+    for path in ["/api/kpis", f"/api/kpis/{demo.deposits}", f"/api/alerts/{demo.alert}", "/api/alerts"]:
+        assert client.get(path).status_code == 200
+    with database.engine.connect() as connection:
+        assert len(connection.execute(select(alert_events.c.id)).all()) == 1
