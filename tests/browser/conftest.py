@@ -20,15 +20,20 @@ from demo import kpis as demo_kpis
 from demo import replay
 from demo import source as demo_source
 from demo.mailbox import Mailbox
+from shared import runtime
 from shared.db import migrate
 from shared.db.engine import create_monitoring_engine
+from shared.local_settings import read_values
 from shared.services.definitions import import_file
 from shared.settings import Settings
 from shared.sources import SourceRunner
 from tests.azurite import azurite_queue
 from tests.e2e.harness import free_port, start_devhost
 
+# Read at import: the autouse clean_environment fixture clears the environment before each test.
 CHROMIUM = os.environ.get("MGRID_CHROMIUM", "/usr/bin/chromium")
+IN_CI = bool(os.environ.get("CI"))
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -61,7 +66,7 @@ class Site:
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         message = f"no chromium at {CHROMIUM} (apt-get install chromium; make deps does)"
-        if os.environ.get("CI"):
+        if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
     with sync_playwright() as playwright:
@@ -70,58 +75,67 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def _demo_database(workdir: Path, now: datetime) -> tuple[Engine, str]:
-    """The monitoring database with the demo's KPIs and 24 replayed hours; the source's URL."""
-    source_url = f"sqlite:///{workdir / 'source.db'}"
+def _demo_database(workdir: Path, now: datetime, env: dict[str, str]) -> Engine:
+    """The monitoring database with the demo's KPIs and 24 replayed hours, their notices sent (`env` is also
+    the process environment)."""
+    source_url = env["ConnectionStrings__Sources__main"]
     demo_source.build(source_url, now=now, seed=0)
     kpi_file = workdir / "kpis.yaml"
     kpi_file.write_text(demo_kpis.render("sqlite"), encoding="utf-8")
-    engine = create_monitoring_engine(f"sqlite:///{workdir / 'monitoring.db'}")
+    engine = create_monitoring_engine(env["ConnectionStrings__Monitoring"])
     migrate.upgrade(engine)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ConnectionStrings__Sources__main", source_url)
-        settings = Settings.load()
+    settings = Settings.load()
     import_file(engine, kpi_file, settings, now=now)
     runner = SourceRunner({"main": source_url}, pool_size=2, retry_wait_s=0)
     try:
         replay.replay(engine, runner, settings, now=now, hours=24)
+        runtime.event_dispatcher().dispatch_outbox(limit=1000)
     finally:
         runner.dispose()
-    return engine, source_url
+        runtime.reset()
+    return engine
+
+
+def _settings(workdir: Path, port: int, smtp_port: int, storage: str) -> dict[str, str]:
+    """The example local settings (every timer's schedule), on this test's database, queues and mailbox."""
+    return {
+        **read_values(ROOT / "local.settings.json.example"),
+        "ConnectionStrings__Monitoring": f"sqlite:///{workdir / 'monitoring.db'}",
+        "ConnectionStrings__Sources__main": f"sqlite:///{workdir / 'source.db'}",
+        "AzureWebJobsStorage": storage,
+        "DEVHOST_FUNCTION_KEY": KEY,
+        "Notifications__Smtp__Host": "127.0.0.1",
+        "Notifications__Smtp__Port": str(smtp_port),
+        "Notifications__Smtp__Security": "none",
+        "Notifications__Sms__Mode": "gateway",
+        "Notifications__Sms__Gateway": "sms.demo.example.com",
+        "Notifications__PublicBaseUrl": f"http://127.0.0.1:{port}",
+        "Notifications__AckTokenSecret": "browser-test-ack-secret",
+    }
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp("site")
-    engine, source_url = _demo_database(workdir, datetime.now(UTC).replace(second=0, microsecond=0))
     mailbox = workdir / "mailbox"
     mailbox.mkdir()
     smtp = Controller(Mailbox(mailbox), hostname="127.0.0.1", port=free_port())
     smtp.start()
     port = free_port()
     try:
-        with azurite_queue(workdir) as storage:
-            env = {
-                "ConnectionStrings__Monitoring": f"sqlite:///{workdir / 'monitoring.db'}",
-                "ConnectionStrings__Sources__main": source_url,
-                "AzureWebJobsStorage": storage,
-                "DEVHOST_FUNCTION_KEY": KEY,
-                "Notifications__Smtp__Host": "127.0.0.1",
-                "Notifications__Smtp__Port": str(smtp.port),
-                "Notifications__Smtp__Security": "none",
-                "Notifications__Sms__Mode": "gateway",
-                "Notifications__Sms__Gateway": "sms.demo.example.com",
-                "Notifications__PublicBaseUrl": f"http://127.0.0.1:{port}",
-                "Notifications__AckTokenSecret": "browser-test-ack-secret",
-            }
+        with azurite_queue(workdir) as storage, pytest.MonkeyPatch.context() as patch:
+            env = _settings(workdir, port, smtp.port, storage)
+            for name, value in env.items():
+                patch.setenv(name, value)
+            engine = _demo_database(workdir, datetime.now(UTC).replace(second=0, microsecond=0), env)
             host = start_devhost(env, workdir, port)
             try:
                 yield Site(base=f"http://127.0.0.1:{port}", key=KEY, engine=engine, mailbox=mailbox)
             finally:
                 host.stop(signal.SIGTERM)
+                engine.dispose()
     finally:
         smtp.stop()
-        engine.dispose()
 
 
 @pytest.fixture

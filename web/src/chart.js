@@ -3,6 +3,7 @@
 import { api, query } from "./api.js";
 import { bandChart } from "./charts.js";
 import { byId, fmt, h, replaceRows, when } from "./dom.js";
+import { latest } from "./kpis.js";
 
 const view = { kpi: null, key: null, hours: 24, plot: null };
 
@@ -68,26 +69,38 @@ function table(items) {
   replaceRows(byId("chart-data").tBodies[0], rows, "No values in this range.");
 }
 
+/** The keys to offer: the KPI's metrics, else those in its history; the current one first if breaching. */
+function chooseKey(kpi, items) {
+  const keys = kpi.metrics?.length
+    ? kpi.metrics.map((metric) => metric.key)
+    : [...new Set(items.map((item) => item.key))].sort();
+  if (!keys.includes(view.key)) {
+    const now = kpi.metrics?.length ? kpi.metrics : latest(items);
+    view.key = now.find((metric) => metric.breach)?.key ?? keys[0] ?? null;
+  }
+  options(byId("chart-key"), keys.map((k) => [k, k]), view.key ?? "");
+}
+
 export async function renderChart(kpis, now = Date.now()) {
   if (!kpis.length) return;
   if (!kpis.some((kpi) => kpi.id === view.kpi)) choose(kpis[0].id);
   const kpi = kpis.find((candidate) => candidate.id === view.kpi);
   options(byId("chart-kpi"), kpis.map((k) => [k.id, k.indicator]), kpi.id);
-  const keys = (kpi.metrics ?? []).map((metric) => metric.key);
-  if (!keys.includes(view.key)) view.key = keys.find((k, i) => kpi.metrics[i].breach) ?? keys[0] ?? null;
-  options(byId("chart-key"), keys.map((k) => [k, k]), view.key ?? "");
   byId("chart-title").textContent = `Chart: ${kpi.indicator}`;
-  const from = new Date(now - view.hours * 3600_000).toISOString();
+  const range = { from: new Date(now - view.hours * 3600_000).toISOString(), to: new Date(now).toISOString() };
   const [history, alerts] = await Promise.all([
-    api(`kpis/${kpi.id}/history${query({ from, to: new Date(now).toISOString(), key: view.key })}`),
+    api(`kpis/${kpi.id}/history${query(range)}`),
     api(`alerts${query({ kpi: kpi.id, limit: 100 })}`),
   ]);
-  const items = (history.items ?? []).filter((item) => view.key === null || item.key === view.key);
+  if (view.kpi !== kpi.id) return; // another KPI was chosen meanwhile
+  chooseKey(kpi, history.items ?? []);
+  const items = (history.items ?? []).filter((item) => item.key === view.key);
   const marked = episodes(alerts.items ?? [], view.key, now / 1000);
   const target = byId("chart-canvas");
   view.plot?.destroy();
   view.plot = bandChart(target, items, marked, Math.max(280, target.clientWidth || 600));
   target.dataset.points = String(items.length);
+  target.dataset.episodes = String(marked.length);
   byId("chart-summary").textContent = summary(kpi, view.key, items, marked);
   table(items);
 }

@@ -69,8 +69,9 @@ function shadeEpisodes(episodes) {
           ctx.save();
           ctx.fillStyle = COLOURS.episode;
           for (const episode of episodes) {
-            const start = Math.max(u.valToPos(episode.from, "x", true), bbox.left);
-            const end = Math.min(u.valToPos(episode.to, "x", true), bbox.left + bbox.width);
+            // At least 6 px wide, so an alert opened at the latest slot still shows.
+            const start = Math.max(u.valToPos(episode.from, "x", true) - 3, bbox.left);
+            const end = Math.min(Math.max(u.valToPos(episode.to, "x", true), start + 6), bbox.left + bbox.width);
             if (end > start) ctx.fillRect(start, bbox.top, end - start, bbox.height);
           }
           ctx.restore();

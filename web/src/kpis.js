@@ -7,11 +7,21 @@ const SPARKLINES = 100; // rows beyond this get no sparkline (one history call e
 const SPARK_EVERY_MS = 30_000;
 const sparkCache = new Map(); // kpi id -> {at, items}
 
-/** The metric a row shows: the first one breaching, else the first. */
+/** The points of the latest slot in `items` (history), one per key. */
+export function latest(items) {
+  if (!items.length) return [];
+  const last = items.reduce((top, item) => (item.slot > top ? item.slot : top), items[0].slot);
+  return items.filter((item) => item.slot === last);
+}
+
+/** The metric a row shows: the first one breaching, else the first; from the KPI's metrics, or from its
+ * latest history when the API gave none. */
 export function headline(kpi) {
-  const metrics = kpi.metrics ?? [];
+  const metrics = kpi.metrics?.length ? kpi.metrics : latest(sparkCache.get(kpi.id)?.items ?? []);
   return metrics.find((metric) => metric.breach) ?? metrics[0] ?? null;
 }
+
+const keyCount = (kpi) => kpi.metrics?.length || latest(sparkCache.get(kpi.id)?.items ?? []).length;
 
 function valueCell(metric) {
   if (!metric) return h("td", {}, "–");
@@ -21,7 +31,7 @@ function valueCell(metric) {
 
 function row(kpi, onSelect) {
   const metric = headline(kpi);
-  const more = (kpi.metrics?.length ?? 0) > 1 ? h("span", { class: "hint" }, ` (${kpi.metrics.length} keys)`) : null;
+  const more = keyCount(kpi) > 1 ? h("span", { class: "hint" }, ` (${keyCount(kpi)} keys)`) : null;
   return h(
     "tr",
     { dataset: { kpi: kpi.id, state: kpi.state } },
@@ -59,8 +69,8 @@ function drawSpark(kpi, items) {
   if (points.length) sparkline(cell.firstElementChild, points);
 }
 
-/** Fetch 24 hours of history for rows whose sparkline is older than SPARK_EVERY_MS; then draw. */
-export async function refreshSparklines(kpis, now = Date.now()) {
+/** Fetch 24 hours of history for rows whose sparkline is older than SPARK_EVERY_MS (drawn by renderKpis). */
+export async function loadSparklines(kpis, now = Date.now()) {
   const from = new Date(now - 24 * 3600_000).toISOString();
   const to = new Date(now).toISOString();
   const stale = kpis.slice(0, SPARKLINES).filter((kpi) => now - (sparkCache.get(kpi.id)?.at ?? 0) > SPARK_EVERY_MS);
@@ -68,7 +78,6 @@ export async function refreshSparklines(kpis, now = Date.now()) {
     stale.map(async (kpi) => {
       const history = await api(`kpis/${kpi.id}/history${query({ from, to })}`);
       sparkCache.set(kpi.id, { at: now, items: history.items ?? [] });
-      drawSpark(kpi, history.items ?? []);
     }),
   );
 }

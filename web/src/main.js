@@ -4,7 +4,7 @@ import { api, query } from "./api.js";
 import { closeAlert, renderAlerts, shownAlert, showAlert } from "./alerts.js";
 import { bindChartControls, choose, renderChart } from "./chart.js";
 import { byId, h } from "./dom.js";
-import { refreshSparklines, renderKpis } from "./kpis.js";
+import { loadSparklines, renderKpis } from "./kpis.js";
 import { addSilence, endSilence, renderSilences, silenceBody, silenceKpiOptions } from "./silences.js";
 
 const REFRESH_MS = 5000;
@@ -70,6 +70,7 @@ async function refresh() {
         health(),
       ]);
       state.kpis = kpis.items ?? [];
+      await loadSparklines(state.kpis);
       const alertItems = alerts.items ?? [];
       const silenceItems = silences === null ? null : Array.isArray(silences) ? silences : silences.items ?? [];
       renderHealth(healthDocument);
@@ -79,7 +80,7 @@ async function refresh() {
       silenceKpiOptions(state.kpis);
       byId("tile-silences").textContent = silenceItems ? String(silenceItems.filter((s) => s.active !== false).length) : "–";
       announce(state.kpis, alertItems);
-      await Promise.all([refreshSparklines(state.kpis), renderChart(state.kpis), shownAlert() ? showAlert(shownAlert()) : null]);
+      await Promise.all([renderChart(state.kpis), shownAlert() ? showAlert(shownAlert()) : null]);
       document.body.dataset.loaded = "true";
     });
   } finally {
