@@ -77,6 +77,12 @@ param webhookSecret string = ''
 @secure()
 param ackTokenSecret string = ''
 
+@description('Client id of the Entra ID app registration for App Service Authentication (sign-in to the status page and API); empty for none (function keys only).')
+param authClientId string = ''
+
+@description('Entra ID tenant of that app registration; empty for the subscription\'s tenant.')
+param authTenantId string = ''
+
 @description('Address the dashboard\'s alert rules notify; empty for none.')
 param alertEmail string = ''
 
@@ -198,6 +204,8 @@ module functionApp 'modules/functionapp.bicep' = {
     appSettingOverrides: appSettingOverrides
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    authClientId: authClientId
+    authTenantId: empty(authTenantId) ? subscription().tenantId : authTenantId
   }
 }
 

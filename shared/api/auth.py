@@ -6,19 +6,13 @@ because App Service then strips them from incoming requests; anywhere else anyon
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
 from fastapi import Request
 
 from shared.api.errors import ApiError
+from shared.easy_auth import platform_auth_enabled
 
 PRINCIPAL_NAME = "x-ms-client-principal-name"
 PRINCIPAL_ID = "x-ms-client-principal-id"
-
-
-def platform_auth_enabled(environ: Mapping[str, str] | None = None) -> bool:
-    return (environ if environ is not None else os.environ).get("WEBSITE_AUTH_ENABLED", "").lower() == "true"
 
 
 def signed_in_user(request: Request) -> str | None:

@@ -47,6 +47,18 @@ class AlertFacts:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class NoticeLinks:
+    """Links a notice carries for its recipient: the alert on the status page, and a one-click
+    acknowledgement. None when the service has no public address (or no ack token secret)."""
+
+    alert_url: str | None = None
+    ack_url: str | None = None
+
+
+NO_LINKS = NoticeLinks()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class EventFacts:
     """One event of the alert's audit trail; `details` as the event recorded them."""
 
@@ -96,8 +108,8 @@ def format_time(value: object) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def placeholder_values(alert: AlertFacts, event: EventFacts) -> dict[str, str]:
-    """Every template placeholder's text for this event."""
+def placeholder_values(alert: AlertFacts, event: EventFacts, links: NoticeLinks = NO_LINKS) -> dict[str, str]:
+    """Every template placeholder's text for this event (and recipient, for the links)."""
     details = event.details
     return {
         "Indicator": alert.indicator,
@@ -115,12 +127,14 @@ def placeholder_values(alert: AlertFacts, event: EventFacts) -> dict[str, str]:
         "Expected": format_number(details.get("expected")),
         "Lower": format_number(details.get("lower")),
         "Upper": format_number(details.get("upper")),
+        "AlertUrl": links.alert_url or NOT_AVAILABLE,
+        "AckUrl": links.ack_url or NOT_AVAILABLE,
     }
 
 
-def compose(alert: AlertFacts, event: EventFacts) -> tuple[str, str]:
+def compose(alert: AlertFacts, event: EventFacts, links: NoticeLinks = NO_LINKS) -> tuple[str, str]:
     """The subject (one line) and the plain-text body of the event's notice."""
-    values = placeholder_values(alert, event)
+    values = placeholder_values(alert, event, links)
     subject, body = _first_notice(alert, event, values)
     prefix, preamble = _follow_up(event)
     subject = " ".join(f"{prefix}{subject}".split())

@@ -69,6 +69,8 @@ TEMPLATE_PLACEHOLDERS = frozenset(
         "Expected",
         "Lower",
         "Upper",
+        "AlertUrl",
+        "AckUrl",
     }
 )
 

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Template fields already among a notice's own facts, so `facts` does not show them twice.
-_OWN_FIELDS = frozenset({"Indicator", "Severity", "MetricKey", "Timestamp"})
+_OWN_FIELDS = frozenset({"Indicator", "Severity", "MetricKey", "Timestamp", "AlertUrl", "AckUrl"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
@@ -102,6 +102,15 @@ def facts(notice: Notice) -> list[tuple[str, str]]:
     ]
     extra = [(_label(name), value) for name, value in notice.fields.items() if name not in _OWN_FIELDS]
     return own + extra
+
+
+def links(notice: Notice) -> list[tuple[str, str]]:
+    """The notice's links as (label, URL): the alert on the status page, the one-click acknowledgement
+    (only while acknowledging still means something: not on a resolved notice)."""
+    found = [("View the alert", notice.alert_url)]
+    if notice.event_type != "resolved":
+        found.append(("Acknowledge", notice.ack_url))
+    return [(label, url) for label, url in found if url]
 
 
 def one_line(text: str) -> str:

@@ -36,6 +36,8 @@ class Notice:
     occurred_at: datetime  #: when the event happened (UTC)
     #: Each placeholder's rendered value ({"CurrentValue": "1,234.5", ...}), for structured channels.
     fields: Mapping[str, str] = field(default_factory=dict)
+    alert_url: str | None = None  #: the alert on the status page (Notifications__PublicBaseUrl set)
+    ack_url: str | None = None  #: this recipient's one-click acknowledgement link (also AckTokenSecret set)
 
 
 class DeliveryError(MonitoringGridError):

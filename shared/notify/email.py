@@ -17,7 +17,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
 from shared.domain.notification import Channel
-from shared.notify import facts, one_line
+from shared.notify import facts, links, one_line
 from shared.notify.base import DeliveryError, Notice
 from shared.settings.model import SmtpSettings
 
@@ -79,6 +79,7 @@ def plain_text(notice: Notice) -> str:
     """The subject, the body, then one `Label: value` line per fact."""
     lines = [one_line(notice.subject), "", notice.body.strip(), ""]
     lines += [f"{label}: {one_line(value)}" for label, value in facts(notice)]
+    lines += [f"{label}: {url}" for label, url in links(notice)]
     lines += ["", f"-- MonitoringGrid alert {notice.alert_id}, event {notice.event_id}"]
     return "\n".join(lines) + "\n"
 
@@ -93,6 +94,9 @@ def html_text(notice: Notice) -> str:
         for label, value in facts(notice)
     )
     body = "<br>\n".join(html.escape(line) for line in notice.body.strip().splitlines())
+    actions = " · ".join(
+        f'<a href="{html.escape(url, quote=True)}">{html.escape(label)}</a>' for label, url in links(notice)
+    )
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{subject}</title></head>\n"
@@ -100,7 +104,8 @@ def html_text(notice: Notice) -> str:
         f'<h2 style="color:{color};margin:0 0 12px">{subject}</h2>\n'
         f'<table style="border-collapse:collapse;margin-bottom:12px">\n{rows}\n</table>\n'
         f"<p>{body}</p>\n"
-        f'<p style="color:#656d76;font-size:12px">MonitoringGrid alert {notice.alert_id}, '
+        + (f"<p>{actions}</p>\n" if actions else "")
+        + f'<p style="color:#656d76;font-size:12px">MonitoringGrid alert {notice.alert_id}, '
         f"event {notice.event_id}</p>\n</body></html>\n"
     )
 

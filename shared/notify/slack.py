@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.domain.alert_text import format_time
 from shared.domain.notification import Channel
-from shared.notify import facts, one_line
+from shared.notify import facts, links, one_line
 from shared.notify.base import Notice
 from shared.notify.http import encode_json, post_json
 
@@ -64,9 +64,20 @@ def slack_message(notice: Notice) -> dict[str, Any]:
                 "text": {"type": "plain_text", "text": _cut(subject, HEADER_LENGTH), "emoji": True},
             },
             *sections,
+            *_buttons(notice),
             {"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]},
         ],
     }
+
+
+def _buttons(notice: Notice) -> list[dict[str, Any]]:
+    found = links(notice)
+    if not found:
+        return []
+    buttons = [
+        {"type": "button", "text": {"type": "plain_text", "text": label}, "url": url} for label, url in found
+    ]
+    return [{"type": "actions", "elements": buttons}]
 
 
 def fit(text: str, limit: int) -> str:

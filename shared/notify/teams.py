@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.domain.notification import Channel
-from shared.notify import facts, one_line
+from shared.notify import facts, links, one_line
 from shared.notify.base import Notice
 from shared.notify.http import encode_json, post_json
 
@@ -61,10 +61,12 @@ def adaptive_card(notice: Notice) -> dict[str, Any]:
         {"type": "TextBlock", "text": line, "wrap": True, "spacing": "None" if index else "Medium"}
         for index, line in enumerate(paragraphs)
     ]
+    actions = [{"type": "Action.OpenUrl", "title": label, "url": url} for label, url in links(notice)]
     return {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.4",
         "body": [title, fact_set, *lines],
         "msteams": {"width": "Full"},
+        **({"actions": actions} if actions else {}),
     }

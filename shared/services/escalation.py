@@ -34,6 +34,7 @@ from shared.domain.alert_text import compose, placeholder_values
 from shared.domain.notification import Channel
 from shared.domain.recipients import Member, address_of, select_recipients
 from shared.notify.base import DeliveryError, Notice, Sender
+from shared.services import notice_links
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.escalation")
@@ -123,7 +124,12 @@ class EventDispatcher:
             pending = store.claimable(connection, event_id, now=now) if wanted else []
             members = store.contacts_by_id(connection, {d.contact_id for d in pending})
         notice = _notice(context) if pending else None
-        results = [self._deliver(d, notice, members.get(d.contact_id)) for d in pending]
+        results = [
+            self._deliver(
+                d, self._personal(notice, context, members.get(d.contact_id)), members.get(d.contact_id)
+            )
+            for d in pending
+        ]
         with self._engine.begin() as connection:
             self._record(connection, context, results, report, now=self._clock())
             store.mark_dispatched(connection, event_id, now=self._clock())
@@ -164,7 +170,12 @@ class EventDispatcher:
                 continue
             report.event_ids.append(event_id)
             notice = _notice(context) if _still_relevant(context) else None
-            results = [self._deliver(d, notice, members.get(d.contact_id)) for d in deliveries]
+            results = [
+                self._deliver(
+                    d, self._personal(notice, context, members.get(d.contact_id)), members.get(d.contact_id)
+                )
+                for d in deliveries
+            ]
             with self._engine.begin() as connection:
                 self._record(connection, context, results, report, now=self._clock())
         return report
@@ -204,6 +215,9 @@ class EventDispatcher:
                 },
             )
         return bool(wanted)
+
+    def _personal(self, notice: Notice | None, context: EventContext, member: Member | None) -> Notice | None:
+        return notice_links.personal(notice, context, member, self._notifications, now=self._clock())
 
     def _deliver(self, delivery: Delivery, notice: Notice | None, member: Member | None) -> _Result:
         now = self._clock()

@@ -20,7 +20,7 @@ import typing
 import azure.functions as func
 
 from shared.api import outbox
-from shared.api.auth import platform_auth_enabled
+from shared.easy_auth import platform_auth_enabled
 from shared.messages import ALERT_EVENTS, alert_event_message
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated

@@ -10,6 +10,7 @@ from shared.domain.alert import AlertEventType, AlertKind, Severity
 from shared.domain.alert_text import (
     AlertFacts,
     EventFacts,
+    NoticeLinks,
     compose,
     format_deviation,
     format_number,
@@ -124,7 +125,15 @@ def test_every_placeholder_has_a_value() -> None:
         "Expected": "104.5",
         "Lower": "90.25",
         "Upper": "118.75",
+        "AlertUrl": "n/a",
+        "AckUrl": "n/a",
     }
+
+
+def test_the_link_placeholders_take_the_recipient_s_links() -> None:
+    links = NoticeLinks(alert_url="https://m.example/api/dashboard?alert=1", ack_url="https://m.example/ack")
+    values = placeholder_values(BREACH, event(AlertEventType.OPENED, **BAND), links)
+    assert (values["AlertUrl"], values["AckUrl"]) == (links.alert_url, links.ack_url)
 
 
 def test_a_breach_notice_says_what_was_expected_and_why() -> None:

@@ -60,7 +60,7 @@ def test_templates_with_only_known_placeholders_and_doubled_braces_are_valid(tem
         ("{Indicator", "unclosed '{' at character 1"),
         ("{a{Indicator}", "unclosed '{' at character 1"),
         ("value } here", "stray '}' at character 7: write '}}' for a literal brace"),
-        ("{current}", "unknown placeholder {current}; allowed: {CurrentValue}, "),
+        ("{current}", "unknown placeholder {current}; allowed: {AckUrl}, {AlertUrl}, {CurrentValue}, "),
         ("{indicator}", "unknown placeholder {indicator} (did you mean {Indicator}?)"),
         (
             "{{Indicator}}",

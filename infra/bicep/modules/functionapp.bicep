@@ -58,6 +58,12 @@ param sourceConnectionStrings object = {}
 @description('App settings that replace the defaults below (for example Notifications__Smtp__Host).')
 param appSettingOverrides object = {}
 
+@description('Application (client) id of the Entra ID app registration people sign in with (App Service Authentication); empty: no sign-in, function keys only.')
+param authClientId string = ''
+
+@description('Entra ID tenant of that app registration.')
+param authTenantId string = subscription().tenantId
+
 @description('Memory of each instance in MB.')
 @allowed([
   512
@@ -248,6 +254,56 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   name: 'scm'
   properties: {
     allow: false
+  }
+}
+
+// App Service Authentication (Easy Auth) with Entra ID: people sign in instead of handling function keys.
+// Every request but the excluded paths needs a signed-in user or an Entra token: unauthenticated calls get
+// 401. The health endpoint stays anonymous for probes; the status page's shell (static, no data) is
+// excluded so it can send people to /.auth/login/aad when the API answers 401. With this on, the platform
+// sets WEBSITE_AUTH_ENABLED for the app, which then serves the API without a function key (a browser has
+// none) and records the signed-in user as the actor (docs/api.md, "Trust model").
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(authClientId)) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+      runtimeVersion: '~1'
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      redirectToProvider: 'azureactivedirectory'
+      excludedPaths: [
+        '/api/health'
+        '/api/dashboard'
+        '/api/dashboard/*'
+      ]
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: authClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${authTenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            authClientId
+            'api://${authClientId}'
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: true
+      }
+    }
+    httpSettings: {
+      requireHttps: true
+    }
   }
 }
 
