@@ -147,9 +147,13 @@ def test_acknowledging_from_the_page_changes_the_alert_and_its_timeline_shows_th
     expect(desktop.locator("#actor")).to_have_value("Dana Page")  # remembered in localStorage
 
 
-def test_without_a_key_the_page_says_how_to_get_in(desktop: Page, site: Site) -> None:
+def test_without_a_key_the_page_offers_the_sign_in_and_says_how_to_use_a_key(
+    desktop: Page, site: Site
+) -> None:
     desktop.goto(site.page_url(with_key=False))
     expect(desktop.locator("#error")).to_contain_text("Not authorised")
+    sign_in = desktop.get_by_role("link", name="Sign in")
+    assert sign_in.get_attribute("href") == "/.auth/login/aad?post_login_redirect_uri=%2Fapi%2Fdashboard"
     expect(desktop.locator("#health-badge")).to_contain_text("Health:")  # health needs no key
 
 

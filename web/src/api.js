@@ -3,6 +3,8 @@
 
 const key = new URLSearchParams(window.location.search).get("code");
 
+export const hasKey = () => Boolean(key);
+
 export class ApiError extends Error {
   constructor(status, message) {
     super(message);
@@ -38,9 +40,7 @@ async function parse(response) {
 
 function explain(status, data) {
   if (data && typeof data.error === "string") return data.error;
-  if (status === 401 || status === 403) {
-    return "Not authorised: open the page as /api/dashboard?code=KEY, or sign in again.";
-  }
+  if (status === 401 || status === 403) return key ? "Not authorised: the key in this address is not valid." : "Not authorised.";
   return `The API answered ${status}.`;
 }
 

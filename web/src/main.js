@@ -1,6 +1,6 @@
 // The status page: polls the management API every few seconds and redraws in place (no reload).
 import "./style.css";
-import { api, query } from "./api.js";
+import { api, hasKey, query } from "./api.js";
 import { closeAlert, renderAlerts, shownAlert, showAlert } from "./alerts.js";
 import { bindChartControls, choose, renderChart } from "./chart.js";
 import { byId, h } from "./dom.js";
@@ -13,18 +13,29 @@ const state = { kpis: [], timer: null, busy: false };
 
 const actor = () => byId("actor").value.trim();
 
-function showError(message) {
+function showError(...content) {
   const box = byId("error");
-  box.hidden = !message;
-  box.textContent = message ?? "";
+  box.hidden = content.length === 0;
+  box.replaceChildren(...content);
+}
+
+/** Without a key, a 401 means "not signed in" (App Service Authentication in Azure): offer the sign-in. */
+function signIn() {
+  const back = encodeURIComponent(window.location.pathname + window.location.search);
+  return [
+    " ",
+    h("a", { href: `/.auth/login/aad?post_login_redirect_uri=${back}` }, "Sign in"),
+    " (in Azure), or open this page as /api/dashboard?code=KEY with the app's function key.",
+  ];
 }
 
 async function guarded(work) {
   try {
     await work();
-    showError(null);
+    showError();
   } catch (error) {
-    showError(error.message ?? String(error));
+    const unauthorised = error.status === 401 && !hasKey();
+    showError(error.message ?? String(error), ...(unauthorised ? signIn() : []));
   }
 }
 
