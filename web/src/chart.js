@@ -5,7 +5,7 @@ import { bandChart } from "./charts.js";
 import { byId, fmt, h, replaceRows, when } from "./dom.js";
 import { latest } from "./kpis.js";
 
-const view = { kpi: null, key: null, hours: 24, plot: null };
+const view = { kpi: null, key: null, hours: 24, plot: null, drawn: "" };
 
 export const selectedKpi = () => view.kpi;
 
@@ -95,10 +95,14 @@ export async function renderChart(kpis, now = Date.now()) {
   if (view.kpi !== kpi.id) return; // another KPI was chosen meanwhile
   chooseKey(kpi, history.items ?? []);
   const items = (history.items ?? []).filter((item) => item.key === view.key);
-  const marked = episodes(alerts.items ?? [], view.key, now / 1000);
+  const marked = episodes(alerts.items ?? [], view.key, Math.floor(now / 60_000) * 60); // open ones: to this minute
   const target = byId("chart-canvas");
+  const width = Math.max(280, target.clientWidth || 600);
+  const drawn = JSON.stringify([kpi.id, view.key, view.hours, width, items, marked]);
+  if (drawn === view.drawn) return; // nothing new: keep the chart (and the pointer's place on it)
+  view.drawn = drawn;
   view.plot?.destroy();
-  view.plot = bandChart(target, items, marked, Math.max(280, target.clientWidth || 600));
+  view.plot = bandChart(target, items, marked, width);
   target.dataset.points = String(items.length);
   target.dataset.episodes = String(marked.length);
   byId("chart-summary").textContent = summary(kpi, view.key, items, marked);

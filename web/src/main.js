@@ -80,7 +80,7 @@ async function refresh() {
         api("silences").catch((error) => (error.status === 404 ? null : Promise.reject(error))),
         health(),
       ]);
-      state.kpis = kpis.items ?? [];
+      state.kpis = bySeverity(kpis.items ?? []);
       await loadSparklines(state.kpis);
       const alertItems = alerts.items ?? [];
       const silenceItems = silences === null ? null : Array.isArray(silences) ? silences : silences.items ?? [];
@@ -99,6 +99,13 @@ async function refresh() {
   }
 }
 
+const SEVERITY = ["failing", "alerting", "no_data", "never_run", "ok", "inactive"];
+
+/** KPIs needing attention first; the API's order (by indicator) within a state. */
+function bySeverity(kpis) {
+  return [...kpis].sort((a, b) => SEVERITY.indexOf(a.state) - SEVERITY.indexOf(b.state));
+}
+
 function select(kpiId) {
   choose(kpiId);
   guarded(() => renderChart(state.kpis));
@@ -107,11 +114,12 @@ function select(kpiId) {
 }
 
 async function act(id, action) {
+  if (action === "resolve" && !window.confirm(`Resolve alert #${id}? Its contacts are told it is resolved.`)) return;
   await guarded(async () => {
     const body = actor() ? { by: actor() } : {};
     await api(`alerts/${id}/${action}`, { method: "POST", body });
     await refresh();
-    await showAlert(id);
+    await showAlert(id, { focus: true }); // the button pressed may be gone: land on the alert's details
   });
 }
 
