@@ -9,7 +9,7 @@ import { addSilence, endSilence, renderSilences, silenceBody, silenceKpiOptions 
 
 const REFRESH_MS = 5000;
 const ACTOR_KEY = "mgrid.actor";
-const state = { kpis: [], timer: null, busy: false };
+const state = { kpis: [], timer: null, running: null };
 
 const actor = () => byId("actor").value.trim();
 
@@ -69,34 +69,48 @@ function announce(kpis, alerts) {
   byId("updated").textContent = `Updated ${new Date().toLocaleTimeString()}.`;
 }
 
+/** One pass at a time; a caller arriving during a pass waits for it, then runs a fresh one. */
 async function refresh() {
-  if (state.busy) return;
-  state.busy = true;
-  try {
-    await guarded(async () => {
-      const [kpis, alerts, silences, healthDocument] = await Promise.all([
-        api("kpis"),
-        api(`alerts${query({ limit: 100 })}`),
-        api("silences").catch((error) => (error.status === 404 ? null : Promise.reject(error))),
-        health(),
-      ]);
-      state.kpis = bySeverity(kpis.items ?? []);
-      await loadSparklines(state.kpis);
-      const alertItems = alerts.items ?? [];
-      const silenceItems = silences === null ? null : Array.isArray(silences) ? silences : silences.items ?? [];
-      renderHealth(healthDocument);
-      renderKpis(state.kpis, select);
-      renderAlerts(alertItems, act, (id) => guarded(() => showAlert(id, { focus: true })));
-      renderSilences(silenceItems, end);
-      silenceKpiOptions(state.kpis);
-      byId("tile-silences").textContent = silenceItems ? String(silenceItems.filter((s) => s.active !== false).length) : "–";
-      announce(state.kpis, alertItems);
-      await Promise.all([renderChart(state.kpis), shownAlert() ? showAlert(shownAlert()) : null]);
-      document.body.dataset.loaded = "true";
-    });
-  } finally {
-    state.busy = false;
-  }
+  while (state.running) await state.running;
+  state.running = load().finally(() => {
+    state.running = null;
+  });
+  return state.running;
+}
+
+/** Everything the page shows, fetched at once; silences null when the API has none (404). */
+async function fetchAll() {
+  const [kpis, open, acknowledged, silences, healthDocument] = await Promise.all([
+    api("kpis"),
+    api(`alerts${query({ status: "open", limit: 200 })}`),
+    api(`alerts${query({ status: "acknowledged", limit: 200 })}`),
+    api("silences").catch((error) => (error.status === 404 ? null : Promise.reject(error))),
+    health(),
+  ]);
+  return {
+    kpis: bySeverity(kpis.items ?? []),
+    alerts: [...(open.items ?? []), ...(acknowledged.items ?? [])].sort((a, b) => b.id - a.id),
+    silences: silences === null ? null : Array.isArray(silences) ? silences : silences.items ?? [],
+    health: healthDocument,
+  };
+}
+
+async function load() {
+  await guarded(async () => {
+    const data = await fetchAll();
+    state.kpis = data.kpis;
+    await loadSparklines(data.kpis);
+    renderHealth(data.health);
+    renderKpis(data.kpis, select);
+    renderAlerts(data.alerts, act, (id) => guarded(() => showAlert(id, { focus: true })));
+    renderSilences(data.silences, end);
+    silenceKpiOptions(data.kpis);
+    const active = data.silences?.filter((silence) => silence.active !== false).length;
+    byId("tile-silences").textContent = active === undefined ? "–" : String(active);
+    announce(data.kpis, data.alerts);
+    await Promise.all([renderChart(data.kpis), shownAlert() ? showAlert(shownAlert()) : null]);
+    document.body.dataset.loaded = "true";
+  });
 }
 
 const SEVERITY = ["failing", "alerting", "no_data", "never_run", "ok", "inactive"];
