@@ -69,15 +69,16 @@ function drawSpark(kpi, items) {
   if (points.length) sparkline(cell.firstElementChild, points);
 }
 
-/** Fetch 24 hours of history for rows whose sparkline is older than SPARK_EVERY_MS (drawn by renderKpis). */
+/** Fetch 24 hours of history for rows whose sparkline is older than SPARK_EVERY_MS (drawn by renderKpis),
+ * a few requests at a time. */
 export async function loadSparklines(kpis, now = Date.now()) {
-  const from = new Date(now - 24 * 3600_000).toISOString();
-  const to = new Date(now).toISOString();
+  const range = query({ from: new Date(now - 24 * 3600_000).toISOString(), to: new Date(now).toISOString() });
   const stale = kpis.slice(0, SPARKLINES).filter((kpi) => now - (sparkCache.get(kpi.id)?.at ?? 0) > SPARK_EVERY_MS);
-  await Promise.all(
-    stale.map(async (kpi) => {
-      const history = await api(`kpis/${kpi.id}/history${query({ from, to })}`);
+  const worker = async () => {
+    for (let kpi = stale.shift(); kpi; kpi = stale.shift()) {
+      const history = await api(`kpis/${kpi.id}/history${range}`);
       sparkCache.set(kpi.id, { at: now, items: history.items ?? [] });
-    }),
-  );
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
 }
