@@ -140,7 +140,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture
 def desktop(browser: Browser) -> Iterator[Page]:
-    page = browser.new_page(viewport=DESKTOP)  # type: ignore[arg-type]
+    # bypass_csp: the accessibility test injects axe-core, which the page's policy would refuse.
+    page = browser.new_page(viewport=DESKTOP, bypass_csp=True)  # type: ignore[arg-type]
     yield page
     page.close()
 

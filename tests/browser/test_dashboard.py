@@ -78,6 +78,21 @@ def test_a_kpis_chart_draws_its_values_against_the_band_with_episodes_and_a_tabl
     desktop.screenshot(path=screenshot_path("dashboard.png", tmp_path), full_page=True)
 
 
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def test_axe_finds_no_accessibility_violations_on_the_loaded_page(desktop: Page, site: Site) -> None:
+    open_page(desktop, site)
+    desktop.locator("#alert-table tbody button", has_text="Details").first.click()
+    expect(desktop.locator("#alert-detail")).to_be_visible()
+    desktop.add_script_tag(path=AXE)
+    results = desktop.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    violations = {
+        item["id"]: [node["target"] for node in item["nodes"]][:3] for item in results["violations"]
+    }
+    assert violations == {}
+
+
 def test_the_page_fits_a_phone_and_works_from_the_keyboard(phone: Page, site: Site, tmp_path: Path) -> None:
     open_page(phone, site)
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390

@@ -93,7 +93,7 @@ def test_host_json_has_the_runtime_bundle_timeout_and_queue_settings() -> None:
 def test_package_json_pins_the_azurite_that_runs_on_node_20_and_the_status_pages_tools() -> None:
     package = json.loads((ROOT / "package.json").read_text())
     assert package["devDependencies"]["azurite"] == "3.35.0"
-    assert set(package["devDependencies"]) == {"azurite", "esbuild", "uplot"}
+    assert set(package["devDependencies"]) == {"axe-core", "azurite", "esbuild", "uplot"}
     assert all(re.fullmatch(r"\d+\.\d+\.\d+", version) for version in package["devDependencies"].values())
     assert package["scripts"] == {"build": "node web/build.mjs"}
 
