@@ -150,12 +150,14 @@ def test_acknowledging_from_the_page_changes_the_alert_and_its_timeline_shows_th
     desktop.locator("#actor").blur()
     row = desktop.locator("#alert-table tbody tr[data-status=open]").first
     alert_id = int(row.get_attribute("data-alert") or 0)
-    row.get_by_role("button", name=f"Acknowledge alert {alert_id}").click()
+    row.get_by_role("button", name=f"Acknowledge alert {alert_id}").focus()
+    desktop.keyboard.press("Enter")  # from the keyboard
     acknowledged = desktop.locator(f"#alert-table tbody tr[data-alert='{alert_id}']")
     expect(acknowledged).to_have_attribute("data-status", "acknowledged")
     expect(acknowledged).to_contain_text("by Dana Page")
     timeline = desktop.locator("#timeline-table tbody")
     expect(timeline.locator("tr", has_text="acknowledged")).to_contain_text("Dana Page")
+    expect(desktop.locator("#alert-detail-title")).to_be_focused()  # the pressed button is gone
     alert = api(site, f"alerts/{alert_id}")
     assert (alert["status"], alert["acknowledged_by"]) == ("acknowledged", "Dana Page")
     desktop.reload()
