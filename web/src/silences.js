@@ -11,7 +11,8 @@ function scope(silence) {
 }
 
 function period(silence) {
-  if (silence.weekly) return typeof silence.weekly === "string" ? silence.weekly : JSON.stringify(silence.weekly);
+  const weekly = silence.weekly;
+  if (weekly) return typeof weekly === "string" ? weekly : `every ${weekly.days} ${weekly.between} (${weekly.timezone})`;
   return [when(silence.starts_at), " to ", when(silence.ends_at)];
 }
 
@@ -47,8 +48,8 @@ export function silenceKpiOptions(kpis) {
 export function silenceBody(form, by) {
   const data = new FormData(form);
   const body = { for: data.get("for"), reason: String(data.get("reason") ?? "").trim() };
-  if (data.get("kpi")) body.kpi = [data.get("kpi")];
-  if (String(data.get("owner") ?? "").trim()) body.owner = [String(data.get("owner")).trim()];
+  if (data.get("kpi")) body.kpi = String(data.get("kpi"));
+  if (String(data.get("owner") ?? "").trim()) body.owner = String(data.get("owner")).trim();
   if (String(data.get("key") ?? "").trim()) body.key = String(data.get("key")).trim();
   if (by) body.by = by;
   return body;
