@@ -80,3 +80,10 @@ bench-e2e: deps
 bench-cleanup: deps
 	-scripts/ensure-postgres
 	$(BIN)/python -m benchmarks.cleanup
+
+# GET /api/kpis with 1,000 KPIs and 90 days of hourly history on PostgreSQL, in process and through the
+# devhost (a few minutes, mostly seeding); writes only the `<!-- api:start -->` section of RESULTS.md.
+.PHONY: bench-api
+bench-api: deps
+	-scripts/ensure-postgres
+	$(BIN)/python -m benchmarks.api

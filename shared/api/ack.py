@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from shared.api import outbox
@@ -15,7 +15,7 @@ from shared.api.ack_page import alert_page, done_page, problem_page
 from shared.api.services import ApiServices
 from shared.api.state import services
 from shared.db import views
-from shared.domain.ack_token import AckGrant, InvalidAckToken, verify
+from shared.domain.ack_token import TOKEN_PATTERN, AckGrant, InvalidAckToken, TokenProblem, verify
 from shared.services.alert_actions import AlertConflict, AlertNotFound
 
 router = APIRouter(prefix="/api/alerts", tags=["acknowledgement link"])
@@ -24,16 +24,19 @@ MAX_ID = 2**63 - 1
 HTML: dict[str, object] = {"content": {"text/html": {}}}
 RESPONSES: dict[int | str, dict[str, object]] = {
     200: HTML,
-    400: {"description": "Invalid or expired link", **HTML},
+    400: {"description": "Not a link this service made", **HTML},
+    403: {"description": "Expired or altered link, or one made for another alert", **HTML},
     404: {"description": "Unknown alert", **HTML},
     409: {"description": "Alert already resolved", **HTML},
 }
+AlertIdText = Annotated[str, Path(pattern=r"^[0-9]{1,19}$", description="The alert's id.")]
+Token = Annotated[str, Query(pattern=TOKEN_PATTERN, description="The token of the notice's link.")]
 
 
 @router.get(
     "/{alert_id}/ack", response_class=HTMLResponse, responses=RESPONSES, summary="The ack link's page"
 )
-def show(alert_id: str, request: Request, api: Services, token: str = "") -> HTMLResponse:
+def show(alert_id: AlertIdText, token: Token, api: Services) -> HTMLResponse:
     checked = _grant(api, alert_id, token)
     if isinstance(checked, HTMLResponse):
         return checked
@@ -48,7 +51,7 @@ def show(alert_id: str, request: Request, api: Services, token: str = "") -> HTM
 @router.post(
     "/{alert_id}/ack", response_class=HTMLResponse, responses=RESPONSES, summary="Acknowledge by link"
 )
-async def acknowledge(alert_id: str, request: Request, api: Services, token: str = "") -> HTMLResponse:
+async def acknowledge(alert_id: AlertIdText, token: Token, request: Request, api: Services) -> HTMLResponse:
     form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
     token = (form.get("token") or [token])[0]
     checked = _grant(api, alert_id, token)
@@ -79,7 +82,7 @@ def _grant(api: ApiServices, alert_id: str, token: str) -> AckGrant | HTMLRespon
     try:
         return verify(secret, token, alert_id=int(alert_id), now=api.clock())
     except InvalidAckToken as error:
-        return problem_page(400, _explain(error))
+        return problem_page(400 if error.problem is TokenProblem.MALFORMED else 403, _explain(error))
 
 
 def _explain(error: InvalidAckToken) -> str:

@@ -3,8 +3,6 @@ resolve."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from typing import Annotated
 
@@ -15,6 +13,7 @@ from shared.api import outbox
 from shared.api.auth import actor
 from shared.api.errors import ApiError, not_found
 from shared.api.models import (
+    TEXT_PATTERN,
     AcknowledgeRequest,
     ActionResult,
     AlertDetail,
@@ -37,7 +36,9 @@ from shared.services.manual_run import find_kpi
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 Services = Annotated[ApiServices, Depends(services)]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The alert's id.")]
-CURSOR_PREFIX = "before:"
+CURSOR_PATTERN = "^[0-9a-z]{1,13}$"
+MAX_ALERT_ID = 2**63 - 1
+DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 MAX_KPI_ID = 2_147_483_647
 
 
@@ -45,13 +46,15 @@ MAX_KPI_ID = 2_147_483_647
 def list_alerts(
     api: Services,
     status: AlertStatusFilter | None = None,
-    kpi: Annotated[str | None, Query(max_length=255, description="The KPI's id or indicator")] = None,
+    kpi: Annotated[
+        str | None, Query(max_length=255, pattern=TEXT_PATTERN, description="The KPI's id or indicator")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+        str | None, Query(pattern=CURSOR_PATTERN, description="`next_cursor` of the previous page (opaque)")
     ] = None,
 ) -> AlertPage:
-    before = decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor) if cursor is not None else None
     with api.engine.connect() as connection:
         kpi_id = _kpi_id(connection, kpi) if kpi else None
         rows = views.alert_page(
@@ -82,10 +85,7 @@ def get_alert(alert_id: AlertId, api: Services) -> AlertDetail:
 
 
 @router.post("/{alert_id}/acknowledge", response_model=ActionResult, summary="Acknowledge: escalation stops")
-def acknowledge(
-    alert_id: AlertId, request: Request, api: Services, body: AcknowledgeRequest | None = None
-) -> ActionResult:
-    body = body or AcknowledgeRequest()
+def acknowledge(alert_id: AlertId, request: Request, api: Services, body: AcknowledgeRequest) -> ActionResult:
     who = actor(request, body.by)
     return _act(lambda: api.alert_actions().acknowledge(alert_id, by=who, note=body.note))
 
@@ -93,10 +93,7 @@ def acknowledge(
 @router.post(
     "/{alert_id}/resolve", response_model=ActionResult, summary="Resolve, and send the resolved notice"
 )
-def resolve(
-    alert_id: AlertId, request: Request, api: Services, body: ResolveRequest | None = None
-) -> ActionResult:
-    body = body or ResolveRequest()
+def resolve(alert_id: AlertId, request: Request, api: Services, body: ResolveRequest) -> ActionResult:
     who = actor(request, body.by)
     return _act(lambda: api.alert_actions().resolve(alert_id, by=who, reason=body.reason))
 
@@ -124,15 +121,15 @@ def _kpi_id(connection: Connection, reference: str) -> int:
 
 
 def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{last_id}".encode()).decode().rstrip("=")
+    """The next page starts below `last_id`: the id in base 36 (opaque to clients; every string of the
+    cursor's pattern is a position, so no well-formed cursor is refused)."""
+    text = ""
+    while True:
+        last_id, digit = divmod(last_id, 36)
+        text = DIGITS[digit] + text
+        if last_id == 0:
+            return text
 
 
 def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    number = text.removeprefix(CURSOR_PREFIX)
-    if not text.startswith(CURSOR_PREFIX) or not number.isdigit() or len(number) > 19:
-        raise ApiError(422, "cursor: not a cursor this API gave out")
-    return int(number)
+    return min(int(cursor, 36), MAX_ALERT_ID)

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 log = logging.getLogger("mgrid.api")
@@ -39,8 +39,14 @@ async def _api_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"error": error.text}, status_code=error.status)
 
 
-async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+async def _validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)  # noqa: S101 - registered for it only
+    if request.url.path.endswith("/ack"):  # the ack link's page answers in HTML, to people
+        from shared.api.ack_page import problem_page
+
+        return problem_page(
+            400, "This is not an acknowledgement link this service made (it may have been cut)."
+        )
     problems = list(error.errors())
     first = problems[0] if problems else {}
     if first.get("type") == "json_invalid":

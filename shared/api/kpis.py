@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from shared.api.errors import ApiError, not_found
 from shared.api.models import (
+    TEXT_PATTERN,
     History,
     HistoryPoint,
     KpiDetail,
@@ -62,15 +63,17 @@ def history(
         datetime | None, Query(alias="from", description="ISO 8601; default: 24 h before `to`")
     ] = None,
     end: Annotated[datetime | None, Query(alias="to", description="ISO 8601; default: now")] = None,
-    key: Annotated[str | None, Query(max_length=255, description="Only this metric key")] = None,
+    key: Annotated[
+        str | None, Query(max_length=255, pattern=TEXT_PATTERN, description="Only this metric key")
+    ] = None,
 ) -> History:
     until = _utc(end, "to") if end is not None else api.clock()
     since = _utc(start, "from") if start is not None else until - timedelta(hours=24)
-    if since >= until:
-        raise ApiError(422, "from: must be before to")
     with api.engine.connect() as connection:
         if not views.kpi_exists(connection, kpi_id):
             raise not_found(f"kpi_id: no KPI with id {kpi_id}")
+        if since >= until:  # an empty range
+            return History(items=[])
         points = views.kpi_history(connection, kpi_id, start=since, end=until, key=key, limit=HISTORY_LIMIT)
     return History(items=[HistoryPoint(slot=p.slot, **_metric(p).model_dump()) for p in points])
 
@@ -78,6 +81,9 @@ def history(
 @router.post("/{kpi_id}/run", response_model=RunResult, summary="Run the KPI now (the `mgrid kpi run` JSON)")
 def run(kpi_id: KpiId, api: Services, body: RunRequest | None = None) -> Any:
     dry_run = body.dry_run if body is not None else False
+    with api.engine.connect() as connection:
+        if not views.kpi_exists(connection, kpi_id):
+            raise not_found(f"kpi_id: no KPI with id {kpi_id}")
     try:
         return api.run_kpi(str(kpi_id), dry_run=dry_run)
     except KpiNotFound:

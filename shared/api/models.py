@@ -153,14 +153,21 @@ class AlertDetail(AlertItem):
     deliveries: list[Delivery]
 
 
+#: At least one character that is not white space (as Python's `str.split` sees it, which names are cut by).
+ACTOR_PATTERN = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
+#: Text a database can store: no NUL character (PostgreSQL refuses it).
+TEXT_PATTERN = r"^[^\x00]*$"
+ACTOR_DESCRIPTION = "Who acts. Behind App Service Authentication the signed-in user is recorded instead."
+
+
 class AcknowledgeRequest(_Body):
-    by: str | None = Field(None, max_length=100, description="Who acknowledges (the signed-in user wins).")
-    note: str | None = Field(None, max_length=500)
+    by: str = Field(min_length=1, max_length=100, pattern=ACTOR_PATTERN, description=ACTOR_DESCRIPTION)
+    note: str | None = Field(None, max_length=500, pattern=TEXT_PATTERN)
 
 
 class ResolveRequest(_Body):
-    by: str | None = Field(None, max_length=100, description="Who resolves (the signed-in user wins).")
-    reason: str | None = Field(None, max_length=500)
+    by: str = Field(min_length=1, max_length=100, pattern=ACTOR_PATTERN, description=ACTOR_DESCRIPTION)
+    reason: str | None = Field(None, max_length=500, pattern=TEXT_PATTERN)
 
 
 class ActionResult(BaseModel):

