@@ -108,16 +108,23 @@ def test_the_page_fits_a_phone_and_works_from_the_keyboard(phone: Page, site: Si
     assert outline != "none"
 
 
-def ack_links(mailbox: Path) -> list[tuple[int, str, str]]:
-    """(alert id, link, recipient) of every one-click link in the mailbox's messages."""
-    found = []
+def message_texts(mailbox: Path) -> list[str]:
+    """The decoded text (plain and HTML parts) of each message in the mailbox."""
+    texts = []
     for message_file in sorted(mailbox.glob("*.eml")):
         message = BytesParser(policy=policy.default).parsebytes(message_file.read_bytes())
         parts = [part for part in message.walk() if part.get_content_type() in ("text/plain", "text/html")]
-        text = "\n".join(part.get_content() for part in parts)
+        texts.append("\n".join(part.get_content() for part in parts))
+    return texts
+
+
+def ack_links(mailbox: Path) -> list[tuple[int, str]]:
+    """(alert id, link) of every one-click link in the mailbox's messages."""
+    found = []
+    for text in message_texts(mailbox):
         for link in re.findall(r"https?://\S+/api/alerts/\d+/ack\?token=[\w.~%-]+", text):
             alert_id = int(re.search(r"/alerts/(\d+)/ack", link).group(1))  # type: ignore[union-attr]
-            found.append((alert_id, link, str(message["To"])))
+            found.append((alert_id, link))
     return found
 
 
@@ -127,7 +134,7 @@ def test_the_ack_link_of_a_real_email_acknowledges_after_the_post_and_not_after_
     every = ack_links(site.mailbox)
     if not every:
         pytest.skip("the demo's notices carry no one-click link yet ({AckUrl} in their templates)")
-    links = [(i, link) for i, link, _ in every if api(site, f"alerts/{i}")["status"] == "open"]
+    links = [(i, link) for i, link in every if api(site, f"alerts/{i}")["status"] == "open"]
     assert links, f"no ack link to an open alert among {every}"
     alert_id, link = links[-1]
     desktop.goto(link)  # what a mail scanner's prefetch does
@@ -140,6 +147,23 @@ def test_the_ack_link_of_a_real_email_acknowledges_after_the_post_and_not_after_
     alert = api(site, f"alerts/{alert_id}")
     assert (alert["status"], alert["acknowledged_by"]) == ("acknowledged", contact)
     assert any(event["actor"] == contact for event in alert["timeline"] if event["type"] == "acknowledged")
+
+
+def test_the_view_link_of_a_real_email_opens_the_alerts_details(desktop: Page, site: Site) -> None:
+    links = {
+        link
+        for text in message_texts(site.mailbox)
+        for link in re.findall(r"https?://[^\s\"<>]+/api/dashboard\?alert=\d+", text)
+    }
+    if not links:
+        pytest.skip("the demo's notices carry no view link ({AlertUrl})")
+    link = sorted(links)[0]
+    alert_id = int(link.rsplit("=", 1)[1])
+    desktop.goto(f"{link}&code={site.key}")
+    expect(desktop.locator("#alert-detail")).to_be_visible()
+    expect(desktop.locator("#alert-detail-title")).to_contain_text(f"Alert #{alert_id}")
+    expect(desktop.locator("#alert-detail-title")).to_be_focused()
+    expect(desktop.locator("#delivery-table tbody tr").first).not_to_contain_text("No deliveries")
 
 
 def test_acknowledging_from_the_page_changes_the_alert_and_its_timeline_shows_the_actor(

@@ -80,5 +80,5 @@ export async function showAlert(id, { focus = false } = {}) {
     h("tr", {}, h("td", {}, delivery.contact), h("td", {}, delivery.channel), h("td", {}, delivery.status),
       h("td", { class: "num" }, String(delivery.attempts ?? 0)), h("td", {}, when(delivery.sent_at)),
       h("td", {}, delivery.error ?? ""))), "No deliveries yet.");
-  if (focus) byId("alert-detail-title").focus();
+  if (focus) byId("alert-detail-title").focus({ preventScroll: true });
 }

@@ -177,5 +177,15 @@ function loop() {
   }, REFRESH_MS);
 }
 
+/** `?alert=ID` (a notice's "View the alert" link): open that alert's details once the page has loaded. */
+async function openLinkedAlert() {
+  const linked = Number(new URLSearchParams(window.location.search).get("alert"));
+  if (!Number.isInteger(linked) || linked <= 0) return;
+  await guarded(async () => {
+    await showAlert(linked, { focus: true });
+    byId("alert-detail").scrollIntoView({ block: "start" });
+  });
+}
+
 bindForms();
-refresh().then(loop);
+refresh().then(openLinkedAlert).then(loop);
