@@ -206,7 +206,13 @@ def figures(label: str, times: list[float]) -> str:
 
 
 def section(
-    args: argparse.Namespace, *, seeded_s: float, rows: dict[str, int], results: list[str], plan: str
+    args: argparse.Namespace,
+    *,
+    seeded_s: float,
+    rows: dict[str, int],
+    results: list[str],
+    plan: str,
+    load: float,
 ) -> str:
     lines = [
         START,
@@ -216,7 +222,8 @@ def section(
         f" (seeding {seeded_s:.0f} s, not measured), {len(os.sched_getaffinity(0))} CPUs shared with other"
         f" work. {args.kpis:,} KPIs with {args.days} days of hourly history: "
         + ", ".join(f"`{table}` {count:,} rows" for table, count in rows.items())
-        + ". Each figure over the requests after 3 warm-up requests; milliseconds.",
+        + ". Each figure over the requests after 3 warm-up requests; milliseconds. Load average (1 min) when"
+        f" measuring: {load:.1f}.",
         "",
         f"**Target: median under {TARGET_MS:.0f} ms.**",
         "",
@@ -262,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             seeded_s = time.monotonic() - began
             with engine.connect() as connection:
                 rows = {t: int(connection.scalar(text(f"SELECT count(*) FROM {t}")) or 0) for t in SEEDED}  # noqa: S608
+            load = os.getloadavg()[0]
             local, items = in_process(engine, args.requests)
             assert items == args.kpis, items  # noqa: S101 - the answer holds every KPI
             served = through_devhost(url, args.requests)
@@ -269,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             engine.dispose()
     results = [figures("ASGI app in process", local), figures("devhost over HTTP (function key)", served)]
-    text_ = section(args, seeded_s=seeded_s, rows=rows, results=results, plan=plan)
+    text_ = section(args, seeded_s=seeded_s, rows=rows, results=results, plan=plan, load=load)
     write_section(args.output, text_)
     sys.stdout.write(text_)
     return 0

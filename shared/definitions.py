@@ -1,5 +1,5 @@
 """The KPI definitions file of `mgrid kpi import` and `mgrid kpi export`: YAML or JSON with top-level
-`contacts` and `kpis` (DESIGN section 9).
+`contacts` and `kpis` (DESIGN section 9), and `silences` (recurring windows, `shared.definitions_silences`).
 
 This is an edge of the system, so the file is read into pydantic models that forbid unknown fields. The whole
 file is validated before anything is used: `parse_definitions` collects every problem, each naming its entry
@@ -23,6 +23,7 @@ import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 from pydantic import ValidationError
 
 from shared.definitions_models import BaselineModel, ContactModel, Entry, KnownNames, KpiModel, describe_error
+from shared.definitions_silences import SilenceModel, silence_definition, silence_document
 from shared.domain.contact import Contact, ContactLink
 from shared.domain.kpi import (
     SEASONAL_TOLERANCE,
@@ -41,13 +42,14 @@ from shared.domain.kpi import (
     Threshold,
     ThresholdOperator,
 )
+from shared.domain.silence import SilenceDefinition
 from shared.errors import DefinitionsError
 
 #: A KPI and the contacts it notifies, in escalation order.
 KpiWithLinks = tuple[Kpi, tuple[ContactLink, ...]]
 Format = Literal["yaml", "json"]
 E = TypeVar("E", bound=Entry)
-_SECTIONS = {"contacts": "name", "kpis": "indicator"}
+_SECTIONS = {"contacts": "name", "kpis": "indicator", "silences": "name"}
 _NO_FOLDING = 1_000_000  # YAML line width: never fold long SQL across lines
 
 
@@ -57,6 +59,7 @@ class Definitions:
 
     contacts: tuple[Contact, ...]
     kpis: tuple[KpiWithLinks, ...]
+    silences: tuple[SilenceDefinition, ...] = ()
 
 
 def read_document(path: Path) -> object:
@@ -91,12 +94,17 @@ def load_text(text: str, *, fmt: Format) -> object:
 
 
 def parse_definitions(
-    document: object, *, sources: Collection[str], existing_contacts: Collection[str]
+    document: object,
+    *,
+    sources: Collection[str],
+    existing_contacts: Collection[str],
+    existing_kpis: Collection[tuple[str, str]] = (),
 ) -> Definitions:
     """Validate a whole definitions document and convert it to domain values.
 
     `sources` are the configured source names; `existing_contacts` the contact names already stored, which
-    KPIs may name besides the file's own contacts. Raises `DefinitionsError` listing every problem.
+    KPIs may name besides the file's own contacts; `existing_kpis` the stored (indicator, owner) pairs, which
+    silences may name besides the file's own KPIs. Raises `DefinitionsError` listing every problem.
     """
     problems: list[str] = []
     sections = _sections(document, problems)
@@ -104,14 +112,20 @@ def parse_definitions(
         sources=frozenset(name.lower() for name in sources),
         contacts=frozenset(name.casefold() for name in existing_contacts)
         | frozenset(_names(sections["contacts"], "name")),
+        indicators=frozenset(indicator.casefold() for indicator, _ in existing_kpis)
+        | frozenset(_names(sections["kpis"], "indicator")),
+        owners=frozenset(owner.casefold() for _, owner in existing_kpis)
+        | frozenset(_names(sections["kpis"], "owner")),
     )
     contacts = _validate_section("contacts", sections["contacts"], ContactModel, known, problems)
     kpis = _validate_section("kpis", sections["kpis"], KpiModel, known, problems)
+    silences = _validate_section("silences", sections["silences"], SilenceModel, known, problems)
     if problems:
         raise DefinitionsError(problems)
     return Definitions(
         contacts=tuple(Contact(**model.model_dump()) for model in contacts),
         kpis=tuple(_kpi(model) for model in kpis),
+        silences=tuple(silence_definition(model) for model in silences),
     )
 
 
@@ -120,11 +134,11 @@ def _sections(document: object, problems: list[str]) -> dict[str, list[object]]:
     if document is None:
         return sections
     if not isinstance(document, Mapping):
-        problems.append("the file must hold a mapping with the keys contacts and kpis")
+        problems.append("the file must hold a mapping with the keys contacts, kpis and silences")
         return sections
     for key, value in document.items():
         if key not in _SECTIONS:
-            problems.append(f"{key}: unknown top-level key; expected contacts and kpis")
+            problems.append(f"{key}: unknown top-level key; expected contacts, kpis and silences")
         elif isinstance(value, list):
             sections[key] = value
         elif value is not None:
@@ -241,14 +255,17 @@ def _baseline_document(baseline: Baseline) -> dict[str, Any]:
     }
 
 
-def definitions_document(contacts: Sequence[Contact], kpis: Sequence[KpiWithLinks]) -> dict[str, Any]:
-    """The definitions file (as plain data) that describes exactly these contacts and KPIs: every field is
-    written, in the order of DESIGN section 9, so importing it changes nothing."""
+def definitions_document(
+    contacts: Sequence[Contact], kpis: Sequence[KpiWithLinks], silences: Sequence[SilenceDefinition] = ()
+) -> dict[str, Any]:
+    """The definitions file (as plain data) that describes exactly these contacts, KPIs and recurring
+    silences: every field is written, in the order of DESIGN section 9, so importing it changes nothing."""
     return {
         "contacts": [
             {field: getattr(contact, field) for field in ContactModel.model_fields} for contact in contacts
         ],
         "kpis": [_kpi_document(kpi, links) for kpi, links in kpis],
+        "silences": [silence_document(silence) for silence in silences],
     }
 
 

@@ -56,16 +56,24 @@ _MESSAGES = {
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class KnownNames:
-    """The validation context: configured source names (lowercase) and contact names (case-folded)."""
+    """The validation context: configured source names (lowercase), contact names, KPI indicators and owners
+    (case-folded; the file's and the database's)."""
 
     sources: frozenset[str]
     contacts: frozenset[str]
+    indicators: frozenset[str] = frozenset()
+    owners: frozenset[str] = frozenset()
 
 
 def _known(info: ValidationInfo) -> KnownNames:
     if not isinstance(info.context, KnownNames):
         raise TypeError("validate definitions with context=KnownNames(...)")
     return info.context
+
+
+def known_names(info: ValidationInfo) -> KnownNames:
+    """The validation context, for validators of sections defined in other modules."""
+    return _known(info)
 
 
 def _fail_with(problems: Sequence[str]) -> None:

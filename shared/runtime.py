@@ -28,6 +28,7 @@ from shared.services.execution import Executor
 from shared.services.health_monitor import HealthMonitor
 from shared.services.maintenance import Maintenance
 from shared.services.scheduling import Scheduler
+from shared.services.silences import SilenceService
 from shared.settings import get_settings, reset_settings
 from shared.sources import SourceRunner
 
@@ -98,6 +99,11 @@ def alert_actions() -> AlertActions:
 
 
 @functools.cache
+def silences() -> SilenceService:
+    return SilenceService(monitoring_engine())
+
+
+@functools.cache
 def cleanup() -> Cleanup:
     return Cleanup(monitoring_engine(), get_settings())
 
@@ -135,6 +141,7 @@ def reset() -> None:
         alert_event_messages,
         alert_processor,
         alert_actions,
+        silences,
         cleanup,
         maintenance,
         health_monitor,

@@ -14,7 +14,7 @@ from shared.api import outbox
 from shared.api.ack_page import alert_page, done_page, problem_page
 from shared.api.services import ApiServices
 from shared.api.state import services
-from shared.db import views
+from shared.db import alert_views
 from shared.domain.ack_token import TOKEN_PATTERN, AckGrant, InvalidAckToken, TokenProblem, verify
 from shared.services.alert_actions import AlertConflict, AlertNotFound
 
@@ -41,8 +41,8 @@ def show(alert_id: AlertIdText, token: Token, api: Services) -> HTMLResponse:
     if isinstance(checked, HTMLResponse):
         return checked
     with api.engine.connect() as connection:
-        alert = views.alert_row(connection, checked.alert_id)
-        contact = views.contact_name(connection, checked.contact_id)
+        alert = alert_views.alert_row(connection, checked.alert_id)
+        contact = alert_views.contact_name(connection, checked.contact_id)
     if alert is None or contact is None:
         return problem_page(404, "This alert no longer exists.")
     return HTMLResponse(alert_page(alert, contact=contact, token=token))
@@ -58,7 +58,7 @@ async def acknowledge(alert_id: AlertIdText, token: Token, request: Request, api
     if isinstance(checked, HTMLResponse):
         return checked
     with api.engine.connect() as connection:
-        contact = views.contact_name(connection, checked.contact_id)
+        contact = alert_views.contact_name(connection, checked.contact_id)
     if contact is None:
         return problem_page(404, "The contact this link was made for no longer exists.")
     try:

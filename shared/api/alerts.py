@@ -26,7 +26,7 @@ from shared.api.models import (
 )
 from shared.api.services import ApiServices
 from shared.api.state import services
-from shared.db import views
+from shared.db import alert_views
 from shared.domain.alert import AlertStatus
 from shared.errors import KpiNotFound
 from shared.services.alert_actions import ActionResult as Outcome
@@ -57,7 +57,7 @@ def list_alerts(
     before = decode_cursor(cursor) if cursor is not None else None
     with api.engine.connect() as connection:
         kpi_id = _kpi_id(connection, kpi) if kpi else None
-        rows = views.alert_page(
+        rows = alert_views.alert_page(
             connection,
             status=AlertStatus(status.value) if status else None,
             kpi_id=kpi_id,
@@ -72,11 +72,11 @@ def list_alerts(
 @router.get("/{alert_id}", response_model=AlertDetail, summary="One alert with its timeline and deliveries")
 def get_alert(alert_id: AlertId, api: Services) -> AlertDetail:
     with api.engine.connect() as connection:
-        row = views.alert_row(connection, alert_id)
+        row = alert_views.alert_row(connection, alert_id)
         if row is None:
             raise not_found(f"alert_id: no alert with id {alert_id}")
-        timeline = views.alert_timeline(connection, alert_id)
-        deliveries = views.alert_deliveries(connection, alert_id)
+        timeline = alert_views.alert_timeline(connection, alert_id)
+        deliveries = alert_views.alert_deliveries(connection, alert_id)
     return AlertDetail(
         **row,
         timeline=[TimelineEntry(**entry) for entry in timeline],

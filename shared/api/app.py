@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi import Depends, FastAPI
 
-from shared.api import ack, alerts, errors, kpis
+from shared.api import ack, alerts, errors, kpis, silences
 from shared.api.auth import require_caller
 from shared.api.models import ErrorBody
 from shared.api.services import ApiServices, from_runtime
@@ -21,6 +21,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         404: "Not found",
         409: "Conflict with the current state",
         422: "Invalid field (the field is named)",
+        503: "Unexpected failure, logged (the database may be unavailable)",
     }.items()
 }
 
@@ -40,5 +41,6 @@ def create_app(services: Callable[[], ApiServices] = from_runtime) -> FastAPI:
     guarded = [Depends(require_caller)]
     app.include_router(kpis.router, dependencies=guarded, responses=ERROR_RESPONSES)
     app.include_router(alerts.router, dependencies=guarded, responses=ERROR_RESPONSES)
+    app.include_router(silences.router, dependencies=guarded, responses=ERROR_RESPONSES)
     app.include_router(ack.router)
     return app

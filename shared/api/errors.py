@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("mgrid.api")
 
@@ -31,7 +32,35 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(CatchAll)
+
+
+class CatchAll:
+    """Any other exception: logged, and answered 503 `{"error": ...}` (the database may be down). Starlette's
+    own handler would re-raise it, which fails the function invocation and makes the host answer 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, watched)
+        except Exception:
+            log.exception("the API failed on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            answer = JSONResponse({"error": "server: unexpected error (logged)"}, status_code=503)
+            await answer(scope, receive, send)
 
 
 async def _api_error(request: Request, error: Exception) -> JSONResponse:
@@ -75,8 +104,3 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
         error.status_code, str(error.detail)
     )
     return JSONResponse({"error": text}, status_code=error.status_code, headers=error.headers)
-
-
-async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-    log.exception("the API failed on %s %s", request.method, request.url.path)
-    return JSONResponse({"error": "server: unexpected error (logged)"}, status_code=503)

@@ -68,7 +68,7 @@ def history(
     ] = None,
 ) -> History:
     until = _utc(end, "to") if end is not None else api.clock()
-    since = _utc(start, "from") if start is not None else until - timedelta(hours=24)
+    since = _utc(start, "from") if start is not None else _day_before(until)
     with api.engine.connect() as connection:
         if not views.kpi_exists(connection, kpi_id):
             raise not_found(f"kpi_id: no KPI with id {kpi_id}")
@@ -132,6 +132,13 @@ def _metric(point: views.MetricPoint) -> Metric:
         upper=point.upper,
         breach=point.breach,
     )
+
+
+def _day_before(moment: datetime) -> datetime:
+    try:
+        return moment - timedelta(hours=24)
+    except OverflowError:  # within a day of year 1
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _utc(moment: datetime, field: str) -> datetime:

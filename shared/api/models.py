@@ -157,16 +157,22 @@ class AlertDetail(AlertItem):
 ACTOR_PATTERN = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
 #: Text a database can store: no NUL character (PostgreSQL refuses it).
 TEXT_PATTERN = r"^[^\x00]*$"
-ACTOR_DESCRIPTION = "Who acts. Behind App Service Authentication the signed-in user is recorded instead."
+ACTOR_DESCRIPTION = (
+    "Who acts; required unless signed in through App Service Authentication, whose user is recorded instead."
+)
 
 
 class AcknowledgeRequest(_Body):
-    by: str = Field(min_length=1, max_length=100, pattern=ACTOR_PATTERN, description=ACTOR_DESCRIPTION)
+    by: str | None = Field(
+        None, min_length=1, max_length=100, pattern=ACTOR_PATTERN, description=ACTOR_DESCRIPTION
+    )
     note: str | None = Field(None, max_length=500, pattern=TEXT_PATTERN)
 
 
 class ResolveRequest(_Body):
-    by: str = Field(min_length=1, max_length=100, pattern=ACTOR_PATTERN, description=ACTOR_DESCRIPTION)
+    by: str | None = Field(
+        None, min_length=1, max_length=100, pattern=ACTOR_PATTERN, description=ACTOR_DESCRIPTION
+    )
     reason: str | None = Field(None, max_length=500, pattern=TEXT_PATTERN)
 
 
@@ -182,3 +188,54 @@ class ActionResult(BaseModel):
     resolved_at: str | None
     resolution_reason: str | None
     changed: bool
+
+
+class SilenceRequestBody(_Body):
+    """The fields of `mgrid silences add`, for one KPI and/or owner: exactly one of `until`, `for` or
+    `weekly` (with `between` and `timezone`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    kpi: str | None = Field(None, max_length=255, pattern=TEXT_PATTERN, description="A KPI's indicator.")
+    owner: str | None = Field(
+        None, max_length=100, pattern=TEXT_PATTERN, description="Every KPI of an owner."
+    )
+    key: str | None = Field(None, max_length=255, pattern=TEXT_PATTERN, description="Metric keys (a glob).")
+    until: str | None = Field(None, max_length=64, pattern=TEXT_PATTERN, description="ISO 8601 with a zone.")
+    duration: str | None = Field(
+        None, alias="for", max_length=32, pattern=TEXT_PATTERN, description="2h, 1d30m"
+    )
+    weekly: str | None = Field(None, max_length=64, pattern=TEXT_PATTERN, description="Days: mon,tue,...")
+    between: str | None = Field(None, max_length=16, pattern=TEXT_PATTERN, description="HH:MM-HH:MM")
+    timezone: str | None = Field(None, max_length=64, pattern=TEXT_PATTERN, description="IANA zone")
+    by: str | None = Field(
+        None, min_length=1, max_length=100, pattern=ACTOR_PATTERN, description=ACTOR_DESCRIPTION
+    )
+    reason: str = Field(min_length=1, max_length=500, pattern=ACTOR_PATTERN, description="Why.")
+
+
+class WeeklyWindow(BaseModel):
+    days: str
+    between: str
+    timezone: str
+
+
+class SilenceItem(BaseModel):
+    id: int
+    kpi: str | None
+    owner: str | None
+    key: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    weekly: WeeklyWindow | None
+    by: str
+    reason: str
+    active: bool
+    name: str | None = None
+    source: str | None = None
+    expired_at: datetime | None = None
+    expired_by: str | None = None
+
+
+class SilenceList(BaseModel):
+    items: list[SilenceItem]

@@ -18,13 +18,13 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared import local_settings, runtime
-from shared.cli import alerts, kpi, operations
+from shared.cli import alerts, kpi, operations, silences
 from shared.cli.common import Command
 from shared.errors import DefinitionsError, MonitoringGridError, SettingsError
 from shared.settings import get_settings
 
 #: The command groups, in the order `mgrid --help` lists them.
-GROUPS = (operations, kpi, alerts)
+GROUPS = (operations, kpi, alerts, silences)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,10 +23,12 @@ from typing import Any
 from sqlalchemy import Column, Connection, RowMapping, delete, insert, select, update
 
 from shared.db.kpis import kpi_from_row, kpi_values
+from shared.db.silence_definitions import apply_silences
 from shared.db.tables import contacts, kpi_contacts, kpis
 from shared.domain.contact import Contact, ContactLink
 from shared.domain.kpi import Kpi
 from shared.domain.schedule import first_slot
+from shared.domain.silence import SilenceDefinition
 from shared.errors import DefinitionsError
 
 KpiWithLinks = tuple[Kpi, Sequence[ContactLink]]
@@ -37,7 +39,7 @@ _CONTACT_FIELDS = tuple(field.name for field in dataclasses.fields(Contact))
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ImportSummary:
-    """How many contacts and KPIs an import created, updated and left unchanged."""
+    """How many contacts, KPIs and recurring silences an import created, updated and left unchanged."""
 
     contacts_created: int = 0
     contacts_updated: int = 0
@@ -45,15 +47,18 @@ class ImportSummary:
     kpis_created: int = 0
     kpis_updated: int = 0
     kpis_unchanged: int = 0
+    silences_created: int = 0
+    silences_updated: int = 0
+    silences_unchanged: int = 0
 
     def to_dict(self) -> dict[str, dict[str, int]]:
-        """`{"contacts": {"created", "updated", "unchanged"}, "kpis": {...}}`."""
+        """`{"contacts": {"created", "updated", "unchanged"}, "kpis": {...}, "silences": {...}}`."""
         return {
             section: {
                 outcome: getattr(self, f"{section}_{outcome}")
                 for outcome in ("created", "updated", "unchanged")
             }
-            for section in ("contacts", "kpis")
+            for section in ("contacts", "kpis", "silences")
         }
 
 
@@ -69,6 +74,7 @@ def apply_definitions(
     *,
     now: datetime,
     schedule_inactive: bool,
+    silence_definitions: Sequence[SilenceDefinition] = (),
 ) -> ImportSummary:
     """Upsert contacts and KPIs and replace the imported KPIs' contact links (see the module's contract).
 
@@ -78,9 +84,11 @@ def apply_definitions(
         raise ValueError(f"naive datetime {now!r}: pass an aware UTC datetime")
     contact_outcomes = _apply_contacts(connection, contact_definitions, now=now)
     kpi_outcomes = _apply_kpis(connection, kpis_with_links, now=now, schedule_inactive=schedule_inactive)
+    silence_outcomes = apply_silences(connection, silence_definitions, now=now)
     return ImportSummary(
         **{f"contacts_{outcome}": count for outcome, count in contact_outcomes.items()},
         **{f"kpis_{outcome}": count for outcome, count in kpi_outcomes.items()},
+        **{f"silences_{outcome}": count for outcome, count in silence_outcomes.items()},
     )
 
 

@@ -33,3 +33,5 @@ class AlertEventType(StrEnum):
     RESOLVED = "resolved"
     NOTIFIED = "notified"
     DELIVERY_FAILED = "delivery_failed"
+    SILENCED = "silenced"  #: a notice held back by a silence (audit only)
+    UNSILENCED = "unsilenced"  #: the last silence over a still-open alert ended: its state, notified once

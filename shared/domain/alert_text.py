@@ -188,6 +188,11 @@ def _follow_up(event: EventFacts) -> tuple[str, str]:
         by = event.details.get("by")
         who = f" by {by}" if by else ""
         return "[Resolved] ", f"Resolved{who}{because}.\n\n"
+    if event.event_type is AlertEventType.UNSILENCED:
+        return (
+            "[Silence ended] ",
+            "A silence held this alert's notices; it ended and the alert is still open.\n\n",
+        )
     if event.event_type is AlertEventType.DELIVERY_FAILED:
         error = event.details.get("error") or "unknown error"
         return "[Delivery failed] ", f"This alert's notice could not be delivered: {error}\n\n"

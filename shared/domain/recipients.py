@@ -1,7 +1,8 @@
 """Who hears about an alert event, and through which channels. Pure.
 
-- The first notice (opened) and re-notifications go to the contacts linked at levels up to the alert's
-  escalation level (level 0 for a new alert); an escalation goes to the contacts of the new level only.
+- The first notice (opened), re-notifications and the notice after a silence (unsilenced) go to the
+  contacts linked at levels up to the alert's escalation level (level 0 for a new alert); an escalation
+  goes to the contacts of the new level only.
 - A resolved notice goes to everyone who was told about the alert, on the channels that reached them.
 - A lost or undeliverable notice (delivery failed) and the service's own alerts go to the administrator.
 - When a notice would reach nobody, the administrator contact receives it instead, so nothing is dropped
@@ -30,6 +31,7 @@ NOTIFYING = frozenset(
         AlertEventType.ESCALATED,
         AlertEventType.RESOLVED,
         AlertEventType.DELIVERY_FAILED,
+        AlertEventType.UNSILENCED,
     }
 )
 

@@ -2,8 +2,10 @@
 
 Steps, each in batches of `Worker__AlertProcessing__BatchSize`, each batch one short transaction over rows
 selected through an index (never a scan of all alerts), each independent of the others' failure:
+0. notify, once, the open alerts whose last silence ended (`shared.services.silencing`);
 1. escalate open, unacknowledged alerts whose `next_escalation_at` has passed to the next level that has
-   contacts (an escalated event with an outbox entry); with no higher level, escalation ends;
+   contacts (an escalated event with an outbox entry); with no higher level, escalation ends; an alert a
+   silence covers waits instead, until the silence ends plus the escalation timeout;
 2. resolve unresolved KPI alerts not triggered for `AutoResolutionTimeoutMinutes` (a resolved event);
 3. deliver outbox entries that `alert_escalation` has not dispatched within `OutboxGraceSeconds` (a lost or
    poisoned message), here and now, through the same dispatcher;
@@ -29,6 +31,7 @@ from shared.db import notifications as store
 from shared.db.alerts import DueAlert, EventRef
 from shared.db.status import heartbeat
 from shared.domain.alert import AlertEventType
+from shared.services import silencing
 from shared.services.escalation import EventDispatcher
 from shared.settings import Settings
 
@@ -46,6 +49,9 @@ class ProcessorReport:
 
     escalated: int = 0
     escalation_ended: int = 0
+    escalation_held: int = 0  #: due alerts a silence covers: their escalation waits for its end
+    silence_ends: int = 0  #: silence ends handled
+    unsilenced: int = 0  #: alerts notified because the last silence over them ended
     auto_resolved: int = 0
     redispatched: int = 0
     retried: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +62,9 @@ class ProcessorReport:
         return {
             "escalated": self.escalated,
             "escalation_ended": self.escalation_ended,
+            "escalation_held": self.escalation_held,
+            "silence_ends": self.silence_ends,
+            "unsilenced": self.unsilenced,
             "auto_resolved": self.auto_resolved,
             "redispatched": self.redispatched,
             "retried": self.retried,
@@ -83,6 +92,7 @@ class AlertProcessor:
     def run(self) -> ProcessorReport:
         report = ProcessorReport()
         steps: list[tuple[str, Callable[[ProcessorReport], None]]] = [
+            ("silence ends", self._silence_ends),
             ("escalation", self._escalate),
             ("auto-resolution", self._auto_resolve),
             ("outbox", self._redispatch),
@@ -107,8 +117,11 @@ class AlertProcessor:
         ):
             now = self._clock()
             levels = store.linked_levels(connection, {a.kpi_id for a in due if a.kpi_id is not None})
-            next_at = now + timedelta(minutes=self._settings.escalation_timeout_minutes)
-            for alert in due:
+            timeout = timedelta(minutes=self._settings.escalation_timeout_minutes)
+            next_at = now + timeout
+            held = silencing.hold_escalations(connection, due, now=now, timeout=timeout)
+            report.escalation_held += len(held)
+            for alert in (alert for alert in due if alert.id not in held):
                 higher = [
                     level for level in levels.get(alert.kpi_id or -1, []) if level > alert.escalation_level
                 ]
@@ -136,6 +149,22 @@ class AlertProcessor:
                     dispatch=True,
                 )
                 report.events.append(_required(event))
+
+    def _silence_ends(self, report: ProcessorReport) -> None:
+        """Notify, once, the open alerts whose last silence ended (see `shared.services.silencing`)."""
+        minutes = self._settings.escalation_timeout_minutes
+        timeout = timedelta(minutes=minutes) if self._settings.enable_escalation else None
+        seen: set[int] = set()
+        for _ in range(MAX_BATCHES):
+            with self._engine.begin() as connection:
+                done = silencing.handle_ends(
+                    connection, now=self._clock(), limit=self._batch, timeout=timeout, seen=seen
+                )
+            report.silence_ends += done.silences
+            report.unsilenced += len(done.notified)
+            report.events += done.events
+            if done.silences < self._batch:
+                return
 
     def _auto_resolve(self, report: ProcessorReport) -> None:
         if not self._settings.enable_auto_resolution:

@@ -15,8 +15,11 @@ from shared.db.definitions import (
     load_definitions,
     load_kpis,
 )
+from shared.db.silence_definitions import kpi_labels
+from shared.db.silences import named_silences
 from shared.definitions import definitions_document, parse_definitions, read_document
 from shared.domain.kpi import Schedule
+from shared.domain.silence import SilenceDefinition
 from shared.settings import Settings
 
 
@@ -32,6 +35,7 @@ def import_file(engine: Engine, path: Path, settings: Settings, *, now: datetime
             document,
             sources=settings.connection_strings.sources.keys(),
             existing_contacts=existing_contact_names(connection),
+            existing_kpis=kpi_labels(connection),
         )
         return apply_definitions(
             connection,
@@ -39,14 +43,19 @@ def import_file(engine: Engine, path: Path, settings: Settings, *, now: datetime
             definitions.kpis,
             now=now,
             schedule_inactive=not settings.worker.kpi_monitoring.process_only_active_kpis,
+            silence_definitions=definitions.silences,
         )
 
 
 def export_document(engine: Engine) -> dict[str, Any]:
-    """Every stored contact and KPI as a definitions document, which imports back unchanged."""
+    """Every stored contact and KPI, and every unexpired silence the definitions file owns, as a definitions
+    document, which imports back unchanged."""
     with engine.connect() as connection:
         contacts, kpis = load_definitions(connection)
-    return definitions_document(contacts, kpis)
+        owned = [SilenceDefinition.of(s) for s in named_silences(connection) if s.expired_at is None]
+    return definitions_document(
+        contacts, kpis, [definition for definition in owned if definition is not None]
+    )
 
 
 def list_kpis(engine: Engine) -> list[dict[str, Any]]:

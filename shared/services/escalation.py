@@ -34,14 +34,16 @@ from shared.domain.alert_text import compose, placeholder_values
 from shared.domain.notification import Channel
 from shared.domain.recipients import Member, address_of, select_recipients
 from shared.notify.base import DeliveryError, Notice, Sender
-from shared.services import notice_links
+from shared.services import notice_links, silencing
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.escalation")
 Clock = Callable[[], datetime]
 ACTOR = "system"
 #: Events that tell about a live alert: pointless once the alert is acknowledged or resolved.
-_LIVE_ONLY = frozenset({AlertEventType.OPENED, AlertEventType.RETRIGGERED, AlertEventType.ESCALATED})
+_LIVE_ONLY = frozenset(
+    {AlertEventType.OPENED, AlertEventType.RETRIGGERED, AlertEventType.ESCALATED, AlertEventType.UNSILENCED}
+)
 _MAX_BACKOFF = timedelta(days=1)
 
 
@@ -169,7 +171,7 @@ class EventDispatcher:
             if context is None:
                 continue
             report.event_ids.append(event_id)
-            notice = _notice(context) if _still_relevant(context) else None
+            notice = _notice(context) if _still_relevant(context) and not self._held(context) else None
             results = [
                 self._deliver(
                     d, self._personal(notice, context, members.get(d.contact_id)), members.get(d.contact_id)
@@ -180,11 +182,19 @@ class EventDispatcher:
                 self._record(connection, context, results, report, now=self._clock())
         return report
 
+    def _held(self, context: EventContext) -> bool:
+        """Whether a silence holds the event's notices now (its retries are dropped: when the silence ends,
+        the alert's current state is notified once instead)."""
+        with self._engine.connect() as connection:
+            return bool(silencing.covering_event(connection, context, now=self._clock()))
+
     def _plan(self, connection: Any, context: EventContext, now: datetime) -> bool:
         """Create the event's delivery rows; False when the event tells nobody (recorded why)."""
         event_type = context.event.event_type
         if not _still_relevant(context):
             log.info("event %s not sent: its alert is %s", context.event_id, context.alert_status.value)
+            return False
+        if silencing.hold_notice(connection, context, now=now):
             return False
         resolved = event_type is AlertEventType.RESOLVED
         reached = store.notified_channels(connection, context.alert_id) if resolved else {}
@@ -225,7 +235,7 @@ class EventDispatcher:
             if not store.claim(connection, delivery.id, now=now, until=now + self._lease):
                 return _Result(delivery=delivery, member=member, outcome=Outcome.SKIPPED)
             if notice is None:
-                reason = "not sent: the alert is no longer open"
+                reason = "not sent: the alert is no longer open, or a silence holds it"
                 store.mark_failed(connection, delivery.id, tries=0, error=reason)
                 return _Result(delivery=delivery, member=member, outcome=Outcome.DROPPED, error=reason)
         tries, error = self._send(delivery, notice, member)

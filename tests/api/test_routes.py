@@ -120,9 +120,9 @@ def test_acknowledge_then_resolve_record_the_actor_and_a_resolved_alert_cannot_b
         ("resolved", "bob"),
     ]
     assert client.post(f"/api/alerts/{demo.alert}/resolve", json={"by": "bob", "extra": 1}).status_code == 422
-    for body in [{}, {"by": "  "}]:
+    for body, status in [({}, 400), ({"by": "  "}, 422)]:  # no one named (400, as always); a blank name
         response = client.post(f"/api/alerts/{demo.alert}/resolve", json=body)
-        assert (response.status_code, response.json()["error"][:3]) == (422, "by:")
+        assert (response.status_code, response.json()["error"][:3]) == (status, "by:")
 
 
 def test_an_empty_history_range_has_no_items(client: TestClient, demo: Demo) -> None:
@@ -187,3 +187,21 @@ def test_text_that_no_database_stores_is_refused_naming_the_field(client: TestCl
     response = client.post(f"/api/alerts/{demo.alert}/acknowledge", json={"by": "a\x00b", "note": "\x00"})
     assert response.status_code == 422
     assert response.json()["error"].startswith("by:")
+
+
+def test_an_unexpected_failure_is_logged_and_answered_503_not_raised(
+    client: TestClient, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.db import views
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(views, "kpi_summaries", broken)
+    response = client.get("/api/kpis")
+    assert (response.status_code, response.json()) == (503, {"error": "server: unexpected error (logged)"})
+
+
+def test_history_ending_at_the_start_of_time_is_empty_not_an_error(client: TestClient, demo: Demo) -> None:
+    response = client.get(f"/api/kpis/{demo.deposits}/history", params={"to": "0001-01-01T01:00:01Z"})
+    assert (response.status_code, response.json()) == (200, {"items": []})

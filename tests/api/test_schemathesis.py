@@ -14,12 +14,22 @@ import hypothesis
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from shared.services.manual_run import run_now
 from tests.api.seed import Demo
 from tests.api.served import Served, served
 
 __all__ = ["served"]
+#: Operations whose schema-valid input may still be refused with 400 or 422 for reasons no schema can state:
+#: no actor named (the signed-in user stands in when there is one), a KPI or owner that does not exist, a
+#: time zone unknown to the IANA database, a duration of zero. Every other check still applies to them.
+DEPENDS_ON_DATA = {
+    "POST /api/alerts/{alert_id}/acknowledge",
+    "POST /api/alerts/{alert_id}/resolve",
+    "POST /api/silences",
+    "DELETE /api/silences/{silence_id}",
+}
 EXAMPLES = int(os.environ.get("MGRID_SCHEMATHESIS_EXAMPLES", "30"))
 
 
@@ -43,7 +53,8 @@ def test_every_operation_answers_without_5xx_and_as_documented(served: Served, d
             suppress_health_check=list(HealthCheck),
         )
         def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=headers, timeout=30)
+            excluded = [positive_data_acceptance] if case.operation.label in DEPENDS_ON_DATA else []
+            case.call_and_validate(headers=headers, timeout=30, excluded_checks=excluded)
 
         try:
             check()

@@ -110,4 +110,49 @@ def test_every_alert_delivery_statement_compiles_for_sql_server(database: Databa
     compiled = {str(clause.compile(dialect=mssql.dialect())) for clause in captured if not _is_text(clause)}
     assert len(compiled) > 25
     locked = [sql for sql in compiled if sql.lstrip().startswith("SELECT") and "UPDLOCK" in sql]
-    assert len(locked) == 2, "due escalations and stale alerts are selected with UPDLOCK, READPAST"
+    assert len(locked) == 3, "due escalations, stale alerts, ended silences: selected with UPDLOCK, READPAST"
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_every_silence_statement_compiles_for_sql_server(database: Database, tmp_path: Path) -> None:
+    import json
+
+    from shared.services.definitions import export_document, import_file
+    from shared.services.silences import SilenceRequest, SilenceService
+    from tests.contract.test_escalation import build, open_alert, seed
+
+    captured: list[ClauseElement] = []
+
+    @event.listens_for(database.engine, "before_execute")
+    def capture(_conn: Any, clause: Any, *_args: Any) -> None:
+        if isinstance(clause, ClauseElement):
+            captured.append(clause)
+
+    service = build(database)
+    setup = seed(service)
+    silences = SilenceService(database.engine, clock=service.clock)
+    held = silences.add(SilenceRequest(kpi="Deposits", duration="2h", by="ops", reason="upgrade"))
+    weekly = {"weekly": "mon", "between": "22:00-02:00", "timezone": "UTC"}
+    silences.add(SilenceRequest(owner="Payments", by="o", reason="r", **weekly))
+    first = open_alert(service, setup.kpi_id)
+    service.dispatcher.dispatch(first.event_id)  # held: a silenced event, no deliveries
+    silences.covering_alert(first.alert_id)
+    silences.list_silences(everything=False)
+    silences.list_silences(everything=True)
+    service.clock.now += timedelta(minutes=61)
+    service.processor.run()  # the escalation held
+    silences.expire(held.id, by="ops")
+    for event_ref in service.processor.run().events:  # the silence's end: one unsilenced notice
+        service.dispatcher.dispatch(event_ref.event_id)
+    entry = {"name": "n", "owner": "payments", "weekly": "sun", "between": "01:00-03:00", "timezone": "UTC"}
+    for between in ("01:00-03:00", "01:00-03:00", "02:00-04:00"):  # created, unchanged, updated
+        path = tmp_path / "silences.json"
+        path.write_text(json.dumps({"silences": [{**entry, "between": between, "reason": "r"}]}))
+        import_file(database.engine, path, service.settings, now=service.clock())
+    export_document(database.engine)
+
+    compiled = {str(clause.compile(dialect=mssql.dialect())) for clause in captured if not _is_text(clause)}
+    touching = [sql for sql in compiled if "silences" in sql]
+    assert len(touching) >= 8
+    locked = [sql for sql in touching if sql.lstrip().startswith("SELECT") and "UPDLOCK" in sql]
+    assert len(locked) == 1, "ended silences are selected with UPDLOCK, READPAST"

@@ -183,6 +183,13 @@ def test_an_opened_breach_uses_the_kpis_templates() -> None:
             "Resolved by alice: fixed.",
         ),
         (
+            AlertEventType.UNSILENCED,
+            0,
+            {"reason": "the silence ended", "silence_id": "3"},
+            "[Silence ended] ",
+            "A silence held this alert's notices; it ended and the alert is still open.",
+        ),
+        (
             AlertEventType.DELIVERY_FAILED,
             0,
             {"error": "550 no"},

@@ -40,7 +40,10 @@ kpis:
     description_template: "{Indicator}"
     is_active: false
 """
-UNCHANGED = "contacts: 0 created, 0 updated, 1 unchanged\nkpis: 0 created, 0 updated, 2 unchanged\n"
+UNCHANGED = (
+    "contacts: 0 created, 0 updated, 1 unchanged\nkpis: 0 created, 0 updated, 2 unchanged\n"
+    "silences: 0 created, 0 updated, 0 unchanged\n"
+)
 
 
 @pytest.fixture
@@ -69,11 +72,13 @@ def test_import_reports_what_it_created_and_a_second_import_changes_nothing(
     assert (
         first.stdout
         == "contacts: 1 created, 0 updated, 0 unchanged\nkpis: 2 created, 0 updated, 0 unchanged\n"
+        "silences: 0 created, 0 updated, 0 unchanged\n"
     )
     again = mgrid("kpi", "import", "kpis.yaml", "--json", cwd=tmp_path, **env)
     assert json.loads(again.stdout) == {
         "contacts": {"created": 0, "updated": 0, "unchanged": 1},
         "kpis": {"created": 0, "updated": 0, "unchanged": 2},
+        "silences": {"created": 0, "updated": 0, "unchanged": 0},
     }
 
 

@@ -405,7 +405,7 @@ def test_every_problem_in_the_file_is_reported_at_once() -> None:
     }
     problems = problems_of(document)
     assert problems == [
-        "alerts: unknown top-level key; expected contacts and kpis",
+        "alerts: unknown top-level key; expected contacts, kpis and silences",
         "contacts[0] (Ops).email: must be an email address",
         "contacts[1]: must be a mapping",
         "kpis[1] (Withdrawals).priority: must be 1 or 2",
@@ -429,8 +429,8 @@ def test_definitions_error_is_a_permanent_value_error_carrying_every_problem() -
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
-        ([], "the file must hold a mapping with the keys contacts and kpis"),
-        ("kpis", "the file must hold a mapping with the keys contacts and kpis"),
+        ([], "the file must hold a mapping with the keys contacts, kpis and silences"),
+        ("kpis", "the file must hold a mapping with the keys contacts, kpis and silences"),
         ({"kpis": {"Deposits": {}}}, "kpis: must be a list"),
     ],
 )
@@ -521,7 +521,7 @@ def test_an_exported_document_parses_back_to_the_same_values(fmt: Any) -> None:
 def test_the_exported_document_writes_every_field_in_design_order() -> None:
     definitions = parse_definitions(_full_document(), sources=SOURCES, existing_contacts=())
     document = definitions_document(definitions.contacts, definitions.kpis)
-    assert list(document) == ["contacts", "kpis"]
+    assert list(document) == ["contacts", "kpis", "silences"]
     assert list(document["contacts"][0]) == [
         "name", "email", "phone", "teams_webhook", "slack_webhook", "webhook_url", "is_active",
     ]  # fmt: skip

@@ -70,8 +70,9 @@ def test_a_warning_sends_no_sms() -> None:
     assert chosen(AlertEventType.OPENED, priority=Priority.WARNING) == {1: ("email",), 2: ("email",)}
 
 
-def test_a_renotification_goes_to_every_level_reached_so_far() -> None:
-    assert set(chosen(AlertEventType.RETRIGGERED, level=1)) == {1, 2, 3}
+@pytest.mark.parametrize("event_type", [AlertEventType.RETRIGGERED, AlertEventType.UNSILENCED])
+def test_a_renotification_goes_to_every_level_reached_so_far(event_type: AlertEventType) -> None:
+    assert set(chosen(event_type, level=1)) == {1, 2, 3}
 
 
 @pytest.mark.parametrize(("level", "ids"), [(1, {3}), (2, {4})])
@@ -107,6 +108,8 @@ def test_a_delivery_failure_goes_to_the_administrator_only() -> None:
     assert chosen(AlertEventType.DELIVERY_FAILED) == {9: ("email",)}
 
 
-@pytest.mark.parametrize("event_type", [AlertEventType.ACKNOWLEDGED, AlertEventType.NOTIFIED])
+@pytest.mark.parametrize(
+    "event_type", [AlertEventType.ACKNOWLEDGED, AlertEventType.NOTIFIED, AlertEventType.SILENCED]
+)
 def test_audit_only_events_tell_nobody(event_type: AlertEventType) -> None:
     assert chosen(event_type) == {}

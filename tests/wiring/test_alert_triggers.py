@@ -132,7 +132,7 @@ def test_resolve_over_http_emits_the_resolved_event(environment: Database) -> No
     [
         ("alert_acknowledge", 999_999, {"by": "x"}, 404, "no alert with id 999999"),
         ("alert_acknowledge", "abc", {"by": "x"}, 400, "alert_id: Input should be a valid integer"),
-        ("alert_acknowledge", None, {}, 422, "by: Field required"),
+        ("alert_acknowledge", None, {}, 400, "who is acting"),
         ("alert_resolve", None, ["by"], 400, "body: Input should be a valid dictionary"),
         ("alert_resolve", None, None, 400, "body: Field required"),
     ],
