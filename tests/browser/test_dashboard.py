@@ -188,6 +188,30 @@ def test_acknowledging_from_the_page_changes_the_alert_and_its_timeline_shows_th
     expect(desktop.locator("#actor")).to_have_value("Dana Page")  # remembered in localStorage
 
 
+def test_a_silence_added_from_the_page_is_listed_and_can_be_ended(desktop: Page, site: Site) -> None:
+    open_page(desktop, site)
+    desktop.fill("#actor", "Sam Silence")
+    desktop.locator("#actor").blur()
+    form = desktop.locator("#silence-form")
+    form.get_by_label("KPI", exact=True).select_option(label="White Label Performance")
+    form.get_by_label("Key pattern").fill("Lucky*")
+    form.get_by_label("For", exact=True).select_option(label="1 hour")
+    form.get_by_label("Reason").fill("brand migration")
+    form.get_by_role("button", name="Add silence").click()
+    row = desktop.locator("#silence-table tbody tr", has_text="White Label Performance")
+    expect(row).to_contain_text("key Lucky*")
+    expect(row).to_contain_text("Sam Silence")
+    expect(desktop.locator("#tile-silences")).to_have_text("1")
+    silence_id = int(row.get_attribute("data-silence") or 0)
+    listed = api(site, "silences")["items"]
+    assert [(s["id"], s["kpi"], s["by"], s["active"]) for s in listed] == [
+        (silence_id, "White Label Performance", "Sam Silence", True)
+    ]
+    row.get_by_role("button", name=f"End silence {silence_id}").click()
+    expect(row).to_have_count(0)
+    assert api(site, "silences")["items"] == []
+
+
 def test_without_a_key_the_page_offers_the_sign_in_and_says_how_to_use_a_key(
     desktop: Page, site: Site
 ) -> None:
