@@ -222,6 +222,16 @@ def test_without_a_key_the_page_offers_the_sign_in_and_says_how_to_use_a_key(
     expect(desktop.locator("#health-badge")).to_contain_text("Health:")  # health needs no key
 
 
+def test_behind_app_service_authentication_a_signed_out_browser_is_sent_to_sign_in(
+    desktop: Page, site: Site
+) -> None:
+    # Easy Auth cannot run here: its two endpoints are stood in for, as Azure answers them when signed out.
+    desktop.route("**/.auth/me", lambda route: route.fulfill(status=401))
+    desktop.route("**/.auth/login/aad?*", lambda route: route.fulfill(status=200, body="the sign-in page"))
+    desktop.goto(site.page_url(with_key=False))
+    desktop.wait_for_url("**/.auth/login/aad?post_login_redirect_uri=%2Fapi%2Fdashboard")
+
+
 PUBLIC = ["dashboard", "dashboard/assets/dashboard.js", "dashboard/assets/dashboard.css"]
 
 

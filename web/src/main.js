@@ -19,14 +19,25 @@ function showError(...content) {
   box.replaceChildren(...content);
 }
 
-/** Without a key, a 401 means "not signed in" (App Service Authentication in Azure): offer the sign-in. */
-function signIn() {
-  const back = encodeURIComponent(window.location.pathname + window.location.search);
-  return [
-    " ",
-    h("a", { href: `/.auth/login/aad?post_login_redirect_uri=${back}` }, "Sign in"),
-    " (in Azure), or open this page as /api/dashboard?code=KEY with the app's function key.",
-  ];
+const loginUrl = () =>
+  `/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent(window.location.pathname + window.location.search)}`;
+
+/** Whether App Service Authentication runs here and nobody is signed in (its /.auth/me answers 401; a
+ * local devhost has no /.auth at all). */
+async function signedOut() {
+  try {
+    return (await fetch("/.auth/me", { credentials: "same-origin", cache: "no-store" })).status === 401;
+  } catch {
+    return false;
+  }
+}
+
+/** Without a key, a 401 means "not signed in": behind App Service Authentication go and sign in (it brings
+ * the browser back); elsewhere say how to get in. */
+async function unauthorised(message) {
+  if (await signedOut()) window.location.assign(loginUrl());
+  showError(message, " ", h("a", { href: loginUrl() }, "Sign in"),
+    " (in Azure), or open this page as /api/dashboard?code=KEY with the app's function key.");
 }
 
 async function guarded(work) {
@@ -34,8 +45,8 @@ async function guarded(work) {
     await work();
     showError();
   } catch (error) {
-    const unauthorised = error.status === 401 && !hasKey();
-    showError(error.message ?? String(error), ...(unauthorised ? signIn() : []));
+    if (error.status === 401 && !hasKey()) await unauthorised(error.message);
+    else showError(error.message ?? String(error));
   }
 }
 
