@@ -124,7 +124,7 @@ def timed(call: Callable[[], httpx.Response], requests: int) -> list[float]:
 def in_process(engine: Engine, requests: int) -> tuple[list[float], int]:
     from fastapi.testclient import TestClient
 
-    from shared.api import create_app
+    from shared.api.app import create_app
     from shared.api.services import ApiServices
     from shared.settings import Settings
 

@@ -118,7 +118,7 @@ def state_of(summary: KpiSummary) -> KpiState:
         return KpiState.FAILING
     if summary.open_alerts > 0:
         return KpiState.ALERTING
-    if not summary.metrics:
+    if not summary.metrics or summary.last_metric_count == 0:
         return KpiState.NO_DATA
     return KpiState.OK
 

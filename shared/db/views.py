@@ -45,6 +45,7 @@ class KpiSummary:
     last_run_at: datetime | None
     last_status: str | None
     consecutive_failures: int
+    last_metric_count: int | None  #: metrics the latest execution returned (None until it finished)
     open_alerts: int
     metrics: tuple[MetricPoint, ...]
 
@@ -66,6 +67,7 @@ def kpi_summaries(connection: Connection, kpi_id: int | None = None) -> list[Kpi
             last_run_at=row["finished_at"] or row["started_at"],
             last_status=row["status"],
             consecutive_failures=int(row["consecutive_failures"]),
+            last_metric_count=row["metric_count"],
             open_alerts=opened.get(int(row["id"]), 0),
             metrics=tuple(latest.get(int(row["id"]), ())),
         )
@@ -84,6 +86,7 @@ _SUMMARY_COLUMNS = (
     kpi_executions.c.status,
     kpi_executions.c.started_at,
     kpi_executions.c.finished_at,
+    kpi_executions.c.metric_count,
 )
 
 

@@ -31,7 +31,7 @@ API_AUTH = func.AuthLevel.ANONYMOUS if platform_auth_enabled() else func.AuthLev
 
 @functools.cache
 def middleware() -> func.AsgiMiddleware:
-    from shared.api import create_app  # built on the first request: no I/O at import either way
+    from shared.api.app import create_app  # built on the first request: no I/O at import either way
 
     return func.AsgiMiddleware(create_app())  # type: ignore[no-untyped-call]  # unannotated __init__
 

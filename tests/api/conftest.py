@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
-from shared.api import create_app
+from shared.api.app import create_app
 from shared.api.services import ApiServices
 from shared.services.execution import Executor
 from shared.settings import Settings

@@ -50,3 +50,16 @@ def test_the_api_needs_the_key_unless_the_platform_signs_people_in(
     assert levels["alert_ack_link"] == "ANONYMOUS"
     assert levels["health"] == "ANONYMOUS"
     assert levels["metrics"] == "FUNCTION"
+
+
+def test_importing_the_app_does_not_load_fastapi() -> None:
+    code = "import sys, function_app; print('fastapi' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.stdout.strip() == "False"  # timers, queues, health and metrics never pay its import
