@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# The status page's bundle (npm run build: web/src -> web/dist, not committed).
+WEB_BUILD := web/dist/index.html
 
 .PHONY: deps test lint types security check format clean run
 
@@ -19,7 +21,10 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-deps: $(PY_STAMP) $(NODE_STAMP)
+$(WEB_BUILD): $(NODE_STAMP) $(wildcard web/src/*) web/build.mjs
+	npm run build --silent
+
+deps: $(PY_STAMP) $(NODE_STAMP) $(WEB_BUILD)
 
 test: deps
 	-scripts/ensure-postgres

@@ -1,4 +1,5 @@
-"""`python -m demo build [--source URL] [--kpis FILE] [--seed N] [--now ISO] [--weeks N]`."""
+"""`python -m demo build [--source URL] [--kpis FILE] [--seed N] [--now ISO] [--weeks N]`;
+`python -m demo replay [--hours N]` (see demo/replay.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from demo import kpis, source
+from demo import kpis, replay, source
+from shared import local_settings, runtime
+from shared.settings import get_settings
 
 DEFAULT_SOURCE = "sqlite:///.data/demo-source.db"
 DEFAULT_KPIS = ".data/demo-kpis.yaml"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Build the demo source database and write its KPI file; print what was built."""
+    """Build the demo source database and write its KPI file, or replay its KPIs; print what was done."""
     arguments = _parser().parse_args(argv)
+    if arguments.command == "replay":
+        return _replay(arguments.hours)
     now = _aware(arguments.now)
     url: str = arguments.source
     backend = make_url(url).get_backend_name()
@@ -47,7 +52,26 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     build.add_argument("--now", default=None, help="end of the data, ISO 8601 (default: now, UTC)")
     build.add_argument("--weeks", type=int, default=5, help="weeks of data (default 5)")
+    again = commands.add_parser("replay", help="run the imported KPIs for each of the last N hours and now")
+    again.add_argument("--hours", type=int, default=24, help="hours of history to make (default 24)")
     return parser
+
+
+def _replay(hours: int) -> int:
+    """Settings as `mgrid` reads them (environment, then ./local.settings.json)."""
+    settings_file = Path("local.settings.json")
+    if settings_file.exists():
+        local_settings.apply(local_settings.read_values(settings_file))
+    report = replay.replay(
+        runtime.monitoring_engine(),
+        runtime.source_runner(),
+        get_settings(),
+        now=datetime.now(UTC),
+        hours=hours,
+    )
+    outcome = f"{report.executions} executions, {report.failed} failed"
+    sys.stdout.write(f"replayed {report.slots} slots: {outcome}\n")
+    return 0 if report.failed == 0 else 1
 
 
 def _aware(text: str | None) -> datetime:

@@ -27,7 +27,7 @@ def free_port() -> int:
 
 def test_devhost_serves_the_real_app_and_exits_0_on_sigterm(azurite: str, tmp_path: Path) -> None:
     text = run_devhost(azurite, tmp_path)
-    assert "Host started: 14 functions, 0 in error" in text
+    assert "Host started: 15 functions, 0 in error" in text
     assert "Host stopped" in text
 
 

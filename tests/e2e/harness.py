@@ -41,9 +41,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_devhost(env: dict[str, str], workdir: Path) -> Devhost:
-    """A `python -m devhost` process with exactly `env` (plus PATH), answering /api/health."""
-    port = free_port()
+def start_devhost(env: dict[str, str], workdir: Path, port: int | None = None) -> Devhost:
+    """A `python -m devhost` process with exactly `env` (plus PATH), answering /api/health (on `port`, else a
+    free one)."""
+    port = port or free_port()
     settings = workdir / f"settings-{port}.json"
     settings.write_text(json.dumps({"IsEncrypted": False, "Values": {}}))
     log = workdir / f"devhost-{port}.log"

@@ -90,9 +90,12 @@ def test_host_json_has_the_runtime_bundle_timeout_and_queue_settings() -> None:
     assert "Request" in host["logging"]["applicationInsights"]["samplingSettings"]["excludedTypes"]
 
 
-def test_package_json_pins_the_azurite_that_runs_on_node_20() -> None:
+def test_package_json_pins_the_azurite_that_runs_on_node_20_and_the_status_pages_tools() -> None:
     package = json.loads((ROOT / "package.json").read_text())
-    assert package["devDependencies"] == {"azurite": "3.35.0"}
+    assert package["devDependencies"]["azurite"] == "3.35.0"
+    assert set(package["devDependencies"]) == {"axe-core", "azurite", "esbuild", "uplot"}
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", version) for version in package["devDependencies"].values())
+    assert package["scripts"] == {"build": "node web/build.mjs"}
 
 
 def test_funcignore_keeps_tests_tooling_and_local_state_out_of_the_deployment() -> None:

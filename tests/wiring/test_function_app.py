@@ -44,6 +44,7 @@ def test_importing_the_app_with_an_empty_environment_indexes_every_function(inde
         "alert_processor",
         "api",
         "cleanup",
+        "dashboard",
         "health",
         "health_check",
         "health_details",
@@ -78,6 +79,13 @@ def test_health_details_is_a_get_route_behind_a_function_key(indexed: dict[str, 
         "route": "health/details",
         "authLevel": "FUNCTION",
     }
+    assert output == {"direction": "OUT", "type": "http", "name": "$return"}
+
+
+def test_the_status_page_is_an_anonymous_get_route_under_dashboard(indexed: dict[str, Any]) -> None:
+    trigger, output = indexed["dashboard"]["bindings"]
+    assert trigger["route"] == "dashboard/{*rest}"
+    assert (trigger["authLevel"], trigger["methods"]) == ("ANONYMOUS", ["GET", "HEAD"])
     assert output == {"direction": "OUT", "type": "http", "name": "$return"}
 
 
