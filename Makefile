@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: deps test lint types check format clean run
+.PHONY: deps test test-faults lint types check format clean run
 
 $(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	scripts/ensure-system-packages
@@ -24,6 +24,12 @@ deps: $(PY_STAMP) $(NODE_STAMP)
 test: deps
 	-scripts/ensure-postgres
 	$(BIN)/pytest
+
+# The fault suite alone (tests/faults: real processes killed and restarted, a few minutes); each scenario's
+# figures (slots, notices, recovery time) are printed at the end. `make test` runs it too.
+test-faults: deps
+	-scripts/ensure-postgres
+	$(BIN)/pytest -m faults tests/faults
 
 lint: deps
 	$(BIN)/ruff check .
