@@ -164,3 +164,22 @@ def late_slots(database: Database) -> int:
             late += 1
         newest[kpi_id] = max(slot, newest.get(kpi_id, slot))
     return late
+
+
+def unfinished_before(database: Database, moment: datetime) -> int:
+    """Executions and outbox entries created before `moment` not yet done, and their pending deliveries."""
+    with database.engine.connect() as connection:
+        executions = connection.scalar(
+            select(func.count()).where(
+                kpi_executions.c.created_at < moment, kpi_executions.c.status.in_(["queued", "running"])
+            )
+        )
+        entries = connection.scalar(
+            select(func.count()).where(outbox.c.created_at < moment, outbox.c.dispatched_at.is_(None))
+        )
+        deliveries = connection.scalar(
+            select(func.count()).where(
+                notifications.c.created_at < moment, notifications.c.status == "pending"
+            )
+        )
+    return int(executions or 0) + int(entries or 0) + int(deliveries or 0)

@@ -13,7 +13,7 @@ import pytest
 from azure.storage.queue import QueueClient
 from sqlalchemy import func, select
 
-from shared.db.tables import kpi_executions, notifications, outbox
+from shared.db.tables import kpi_executions, outbox
 from tests.conftest import Database
 from tests.e2e.harness import start_devhost, wait_until
 from tests.faults.conftest import add_alerting_kpis, fault_env, first_slot_soon
@@ -27,6 +27,7 @@ from tests.faults.figures import (
     nothing_unfinished,
     stop_scheduling,
     unfinished,
+    unfinished_before,
 )
 from tests.faults.processes import Azurite, Mailbox, elapsed_since
 
@@ -71,7 +72,7 @@ def test_azurite_restarted_empty_loses_no_slot_and_no_notice(
         restarted, restarted_at = time.monotonic(), datetime.now(UTC)
 
         def recovered() -> bool:
-            return _unfinished_before(database, restarted_at) == 0
+            return unfinished_before(database, restarted_at) == 0
 
         assert wait_until(recovered, timeout_s=150, interval_s=0.5), unfinished(database)
         figures.recovery_s = elapsed_since(restarted)
@@ -116,25 +117,6 @@ def _queued_messages(storage: str) -> int:
     except Exception:
         return 0
     return properties.approximate_message_count or 0
-
-
-def _unfinished_before(database: Database, moment: datetime) -> int:
-    """Executions and outbox entries created before `moment` not yet done, and their pending deliveries."""
-    with database.engine.connect() as connection:
-        executions = connection.scalar(
-            select(func.count()).where(
-                kpi_executions.c.created_at < moment, kpi_executions.c.status.in_(["queued", "running"])
-            )
-        )
-        entries = connection.scalar(
-            select(func.count()).where(outbox.c.created_at < moment, outbox.c.dispatched_at.is_(None))
-        )
-        deliveries = connection.scalar(
-            select(func.count()).where(
-                notifications.c.created_at < moment, notifications.c.status == "pending"
-            )
-        )
-    return int(executions or 0) + int(entries or 0) + int(deliveries or 0)
 
 
 def _redispatched(database: Database) -> int:
