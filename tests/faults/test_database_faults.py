@@ -7,8 +7,8 @@ from __future__ import annotations
 import gc
 import os
 import time
-import warnings
 import uuid
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
