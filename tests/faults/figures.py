@@ -113,15 +113,15 @@ def expected_notices(database: Database) -> set[Key]:
 def count_notices(
     figures: Figures, expected: set[Key], received: Iterable[Key], *, crash_window: set[Key] | None = None
 ) -> tuple[set[Key], set[Key]]:
-    """Fill the notice figures; return (missing, unexpected) keys. A repeat of a key in `crash_window` is
-    counted as a crash-window repeat, not as a duplicate."""
+    """Fill the notice figures; return (missing, unexpected) keys. One repeat of a key in `crash_window` is
+    counted as a crash-window repeat, not as a duplicate (a second repeat is a duplicate)."""
     counts = Counter(received)
     figures.notices_expected = len(expected)
     figures.notices_sent = len(set(counts) & expected)
     repeats = {key: n - 1 for key, n in counts.items() if n > 1}
     window = crash_window or set()
-    figures.notices_repeated_in_crash_window = sum(n for key, n in repeats.items() if key in window)
-    figures.notices_duplicated = sum(n for key, n in repeats.items() if key not in window)
+    figures.notices_repeated_in_crash_window = sum(1 for key in repeats if key in window)
+    figures.notices_duplicated = sum(n - (key in window) for key, n in repeats.items())
     return expected - set(counts), set(counts) - expected
 
 
@@ -183,3 +183,20 @@ def unfinished_before(database: Database, moment: datetime) -> int:
             )
         )
     return int(executions or 0) + int(entries or 0) + int(deliveries or 0)
+
+
+def unmarked_keys(database: Database) -> set[Key]:
+    """(event, address) of the deliveries not yet marked sent (nor failed, skipped or dropped)."""
+    query = (
+        select(notifications.c.event_id, notifications.c.channel, contacts.c.email, contacts.c.webhook_url)
+        .join(contacts, contacts.c.id == notifications.c.contact_id)
+        .where(notifications.c.status == "pending")
+    )
+    with database.engine.connect() as connection:
+        rows = connection.execute(query).all()
+    addresses = {"email": 0, "webhook": 1}
+    return {
+        (event_id, str((email, url)[addresses[channel]]).lower())
+        for event_id, channel, email, url in rows
+        if channel in addresses
+    }
