@@ -21,12 +21,14 @@ $(NODE_STAMP): package.json package-lock.json
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
+# Every test but the long fault scenarios: the fault suite's short form (marker `short`, about 4 minutes) runs
+# here, the whole of it (about 10 minutes) with `make test-faults`.
 test: deps
 	-scripts/ensure-postgres
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not faults or short"
 
-# The fault suite alone (tests/faults: real processes killed and restarted, a few minutes); each scenario's
-# figures (slots, notices, recovery time) are printed at the end. `make test` runs it too.
+# The fault suite alone (tests/faults: real processes killed and restarted, about 10 minutes); each
+# scenario's figures (slots, notices, recovery time) are printed at the end (docs/testing.md).
 test-faults: deps
 	-scripts/ensure-postgres
 	$(BIN)/pytest -m faults tests/faults

@@ -55,12 +55,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
-def first_slot_soon() -> datetime:
-    """A first slot a second from now, moved past the next minute when that comes within 15 s: the tick that
-    takes the first slot (every 10 s) must come before the next whole minute, which would otherwise coalesce
-    into it, by design, and the figures count every minute."""
+def first_slot_soon(margin_s: int = 15) -> datetime:
+    """A first slot a second from now, moved past the next minute when that comes within `margin_s`: the
+    tick that takes the first slot (every 10 s; add any clock skew) must come before the next whole minute,
+    which would otherwise coalesce into it, by design, and the figures count every minute."""
     first = datetime.now(UTC) + timedelta(seconds=1)
-    if first.second >= 45:
+    if first.second >= 60 - margin_s:
         first = first.replace(second=2, microsecond=0) + timedelta(minutes=1)
     return first
 

@@ -33,6 +33,7 @@ from tests.faults.processes import Azurite, Mailbox, elapsed_since
 
 pytestmark = [
     pytest.mark.faults,
+    pytest.mark.short,
     pytest.mark.postgres,
     pytest.mark.parametrize("database", ["postgresql"], indirect=True),
 ]

@@ -118,6 +118,7 @@ def test_a_monitoring_database_restart_mid_run_loses_and_repeats_nothing(
     assert figures.notices_duplicated == 0
 
 
+@pytest.mark.short
 @pytest.mark.postgres
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 @pytest.mark.timeout(360)
