@@ -17,6 +17,8 @@ from tests.factories import insert_contact, insert_kpi, make_kpi
 from tests.faults.figures import Figures
 
 _REPORTED: list[Figures] = []
+#: Read at import: every test's environment is cleared (tests/conftest.py) before its fixtures run.
+_FIGURES_FILE = os.environ.get("MGRID_FAULT_FIGURES")
 
 #: Breaches on the slots whose minute has the first slot's parity, clean on the others (the slot is the
 #: window's end): every slot of a KPI, the first included, opens or resolves its alert, so every slot sends
@@ -34,9 +36,8 @@ def figures(request: pytest.FixtureRequest) -> Iterator[Figures]:
     found = Figures(scenario=request.node.name)
     yield found
     _REPORTED.append(found)
-    target = os.environ.get("MGRID_FAULT_FIGURES")
-    if target:
-        with Path(target).open("a", encoding="utf-8") as out:
+    if _FIGURES_FILE:
+        with Path(_FIGURES_FILE).open("a", encoding="utf-8") as out:
             out.write(found.line() + "\n")
 
 
