@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 # The status page's bundle (npm run build: web/src -> web/dist, not committed).
 WEB_BUILD := web/dist/index.html
 
-.PHONY: deps test lint types security check format clean run
+.PHONY: deps test test-faults lint types security check format clean run
 
 $(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	scripts/ensure-system-packages
@@ -26,9 +26,17 @@ $(WEB_BUILD): $(NODE_STAMP) $(wildcard web/src/*) web/build.mjs
 
 deps: $(PY_STAMP) $(NODE_STAMP) $(WEB_BUILD)
 
+# Every test but the long fault scenarios: the fault suite's short form (marker `short`, about 4 minutes) runs
+# here, the whole of it (about 10 minutes) with `make test-faults`.
 test: deps
 	-scripts/ensure-postgres
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not faults or short"
+
+# The fault suite alone (tests/faults: real processes killed and restarted, about 10 minutes); each
+# scenario's figures (slots, notices, recovery time) are printed at the end (docs/testing.md).
+test-faults: deps
+	-scripts/ensure-postgres
+	$(BIN)/pytest -m faults tests/faults
 
 lint: deps
 	$(BIN)/ruff check .
