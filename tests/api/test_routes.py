@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from shared.db.tables import alert_events, kpi_executions
+from shared.db.tables import alert_events, kpi_executions, kpis
 from tests.api.seed import Demo
 from tests.conftest import Database
 from tests.factories import NOW
@@ -214,3 +214,16 @@ def test_an_unexpected_failure_is_logged_and_answered_503_not_raised(
 def test_history_ending_at_the_start_of_time_is_empty_not_an_error(client: TestClient, demo: Demo) -> None:
     response = client.get(f"/api/kpis/{demo.deposits}/history", params={"to": "0001-01-01T01:00:01Z"})
     assert (response.status_code, response.json()) == (200, {"items": []})
+
+
+def test_a_plain_run_of_an_inactive_kpi_is_a_conflict_and_a_dry_run_still_runs(
+    client: TestClient, demo: Demo, database: Database
+) -> None:
+    with database.engine.begin() as connection:
+        connection.execute(kpis.update().where(kpis.c.id == demo.deposits).values(is_active=False))
+    response = client.post(f"/api/kpis/{demo.deposits}/run", json={"dry_run": False})
+    assert response.status_code == 409
+    assert response.json()["error"].startswith("kpi_id: ")
+    assert "inactive" in response.json()["error"]
+    response = client.post(f"/api/kpis/{demo.deposits}/run", json={"dry_run": True})
+    assert (response.status_code, response.json()["dry_run"]) == (200, True)
