@@ -120,5 +120,6 @@ def fault_env(database: Database, storage: str, **overrides: str) -> dict[str, s
         "Notifications__RetryBackoffSeconds": "1",
         "Notifications__MaxDeliveryAttempts": "30",
         "Notifications__HttpTimeoutSeconds": "2",
+        "Notifications__AllowHttpLoopback": "true",  # the webhook receivers listen on loopback, over http
         **overrides,
     }
