@@ -59,6 +59,11 @@ SOURCES: dict[str, tuple[str, str]] = {
         "(maintainer, 2026-08-25, for Consumption and Premium; assumed the same on Flex Consumption)",
         "https://github.com/Azure/azure-functions-durable-extension/issues/391",
     ),
+    "queue-scale": (
+        "Queue Storage scale targets: a single queue up to 2,000 messages (1 KiB) a second, a storage "
+        "account 20,000",
+        "https://learn.microsoft.com/azure/storage/queues/scalability-targets",
+    ),
     "singleton-leases": (
         "the host's primary lock is a blob lease of 15 s, a timer listener's lock one of 60 s",
         "https://github.com/Azure/azure-functions-host/issues/7143 ; "
@@ -172,6 +177,7 @@ TODAY_ROUND_TRIPS = 13.0
 TODAY_CPU_MS = 2.48
 PER_INVOCATION_CPU_MS = 6.32 - TODAY_CPU_MS
 BATCH_IDS = 50
+QUEUE_TARGET_PER_S = 2_000  # `queue-scale`
 
 TODAY = Design(
     name="today",
