@@ -109,3 +109,11 @@ bench-detection: $(PY_STAMP)
 bench-api: deps
 	-scripts/ensure-postgres
 	$(BIN)/python -m benchmarks.api
+
+# Cost model (arithmetic, instant): invocations, storage transactions, monitoring statements, CPU and the
+# monthly Flex Consumption + Storage price at 1k, 10k and 100k KPIs a minute, today against batched
+# messages; writes only the `<!-- cost:start -->` section of benchmarks/RESULTS.md. Pass the batched design's
+# measured figures with COST_ARGS="--batched-statements 3 --batched-round-trips 3 --batched-cpu-ms 1.2".
+.PHONY: bench-cost
+bench-cost: $(PY_STAMP)
+	$(BIN)/python -m benchmarks.cost $(COST_ARGS)
