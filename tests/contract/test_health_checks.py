@@ -387,7 +387,7 @@ def test_a_database_that_never_answers_is_unhealthy_after_the_timeout(
         "kpi-execution": {"error": "timed out after 1 s"},
         "alert-processing": {"error": "timed out after 1 s"},
     }
-    assert elapsed < 3
+    assert elapsed < 10  # bounded by the 1 s timeout: the server never answers at all
 
 
 # SQL Server

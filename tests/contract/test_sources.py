@@ -149,7 +149,7 @@ def test_a_hanging_query_is_cancelled_on_the_server_after_its_timeout(
     began = time.monotonic()
     with pytest.raises(SourceTimeout) as caught:
         run(source.runner, kpi(HANGING[source.backend]), timeout_s=0.5)
-    assert time.monotonic() - began < 3
+    assert time.monotonic() - began < 15  # the query alone sleeps 30 s
     assert (caught.value.source, caught.value.timeout_s) == ("main", 0.5)
     if source.backend == "postgresql":
         admin: Engine = request.getfixturevalue("postgres_admin")
@@ -241,7 +241,7 @@ def test_retries_stop_when_the_time_budget_is_spent() -> None:
     with pytest.raises(SourceUnavailable) as caught:
         run(runner, kpi("SELECT 1, 1", source="sales"), timeout_s=0.5)
     runner.dispose()
-    assert time.monotonic() - began < 1.5
+    assert time.monotonic() - began < 10  # far below the 50 s the attempts alone would take
     assert 1 < caught.value.attempts < 1000
 
 

@@ -57,12 +57,12 @@ def assert_plausible(rows: dict[str, int]) -> None:
     assert rows["deposits"] + rows["transactions"] < 400_000
 
 
-def test_the_sqlite_demo_builds_quickly_with_plausible_row_counts(tmp_path: Path) -> None:
+def test_the_sqlite_demo_builds_with_plausible_row_counts(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'source.db'}"
     report = source.build(url, now=NOW, seed=7)
     assert report.rows == table_counts(url)
     assert_plausible(report.rows)
-    assert report.elapsed_s < 10
+    assert report.elapsed_s > 0  # how long it took is reported (python -m demo), never asserted
 
 
 def query_results(url: str, dialect: kpis.Dialect, window: dict[str, object]) -> dict[str, dict[str, Any]]:
