@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from shared.db.tables import dead_letters, historical_data
+from tests.cli.test_cli import mgrid
 from tests.conftest import Database
 from tests.factories import insert_kpi, make_kpi
-from tests.unit.test_cli import mgrid
 
 
 def seed_expired_rows(database: Database) -> None:
