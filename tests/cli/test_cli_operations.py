@@ -108,6 +108,7 @@ def test_maintenance_reports_every_step_as_json(database: Database, tmp_path: Pa
 
 
 # SQLite's steps name no table, so a missing one fails only PostgreSQL's vacuum of it.
+@pytest.mark.postgres
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_maintenance_exits_1_when_a_step_fails_and_still_runs_the_others(
     database: Database, tmp_path: Path
