@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 # The status page's bundle (npm run build: web/src -> web/dist, not committed).
 WEB_BUILD := web/dist/index.html
 
-.PHONY: deps test test-faults lint types security check format clean run
+.PHONY: deps test test-fast test-faults lint types security check format clean run
 
 $(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	scripts/ensure-system-packages
@@ -31,6 +31,11 @@ deps: $(PY_STAMP) $(NODE_STAMP) $(WEB_BUILD)
 test: deps
 	-scripts/ensure-postgres
 	$(BIN)/pytest -m "not faults or short"
+
+# The quick loop while editing: the pure unit tests and the contract tests on SQLite only (no PostgreSQL, no
+# processes, no Azurite; well under a minute). `make test` runs everything.
+test-fast: $(PY_STAMP)
+	$(BIN)/pytest -m "not postgres" tests/unit tests/contract
 
 # The fault suite alone (tests/faults: real processes killed and restarted, about 10 minutes); each
 # scenario's figures (slots, notices, recovery time) are printed at the end (docs/testing.md).

@@ -1,15 +1,20 @@
-"""Building KPIs and contacts for tests, through the same row mapping the application uses."""
+"""Building KPIs, contacts, queued executions and open alerts for tests, through the same row mapping and
+stores the application uses."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert
 
+from shared.db import alerts as alert_store
+from shared.db.alerts import AlertValues, EventRef
 from shared.db.kpis import kpi_values
-from shared.db.tables import contacts, kpi_contacts, kpis
+from shared.db.tables import contacts, kpi_contacts, kpi_executions, kpis
+from shared.domain.alert import AlertEventType, AlertKind, Severity
 from shared.domain.kpi import AlertPolicy, Baseline, BaselineMode, Kpi, KpiKind, Priority, Rule, Schedule
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -63,6 +68,59 @@ def insert_contact(
             insert(kpi_contacts).values(kpi_id=kpi_id, contact_id=contact_id, escalation_level=level)
         )
     return contact_id
+
+
+def queue_execution(connection: Connection, kpi_id: int, slot: datetime) -> uuid.UUID:
+    """A queued execution of the KPI for `slot`, as the scheduler leaves it: created and sent at the slot."""
+    execution_id = uuid.uuid4()
+    connection.execute(
+        insert(kpi_executions).values(
+            id=execution_id,
+            kpi_id=kpi_id,
+            slot=slot,
+            triggered_by="scheduled",
+            status="queued",
+            created_at=slot,
+            enqueued_at=slot,
+        )
+    )
+    return execution_id
+
+
+def open_alert(
+    connection: Connection,
+    kpi_id: int,
+    *,
+    key: str = "k",
+    values: AlertValues | None = None,
+    now: datetime = NOW,
+    next_escalation_at: datetime | None = None,
+    stale_at: datetime | None = None,
+    details: dict[str, Any] | None = None,
+) -> EventRef:
+    """A critical breach alert, open, with its `opened` event and outbox entry, as the executor leaves it."""
+    alert_id = alert_store.open_alert(
+        connection,
+        kpi_id=kpi_id,
+        metric_key=key,
+        kind=AlertKind.BREACH,
+        severity=Severity.CRITICAL,
+        values=values or AlertValues(current=1),
+        now=now,
+        next_escalation_at=next_escalation_at,
+        stale_at=stale_at,
+    )
+    event = alert_store.record_event(
+        connection,
+        alert_id=alert_id,
+        event_type=AlertEventType.OPENED,
+        actor="system",
+        now=now,
+        details=details or {},
+        dispatch=True,
+    )
+    assert event is not None
+    return event
 
 
 class Clock:

@@ -361,12 +361,6 @@ def mark_unsent(connection: Connection, delivery_id: int, *, status: DeliverySta
     )
 
 
-def deliveries_of(connection: Connection, event_id: int) -> list[dict[str, Any]]:
-    """Every delivery row of the event (reports and tests)."""
-    query = select(notifications).where(notifications.c.event_id == event_id).order_by(notifications.c.id)
-    return [dict(row) for row in connection.execute(query).mappings()]
-
-
 _DELIVERY_COLUMNS = (
     notifications.c.id,
     notifications.c.event_id,

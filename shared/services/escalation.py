@@ -35,6 +35,7 @@ from shared.domain.alert import AlertEventType, AlertStatus
 from shared.domain.alert_text import compose, placeholder_values
 from shared.domain.notification import Channel, DeliveryStatus
 from shared.domain.recipients import Member, address_of, select_recipients
+from shared.domain.retry import retry_backoff
 from shared.notify import unusable_reason
 from shared.notify.base import DeliveryError, Notice, Sender
 from shared.services import notice_links, silencing
@@ -47,7 +48,6 @@ ACTOR = "system"
 _LIVE_ONLY = frozenset(
     {AlertEventType.OPENED, AlertEventType.RETRIGGERED, AlertEventType.ESCALATED, AlertEventType.UNSILENCED}
 )
-_MAX_BACKOFF = timedelta(days=1)
 
 
 class Outcome(StrEnum):
@@ -308,8 +308,9 @@ class EventDispatcher:
         if error.permanent or attempts >= settings.max_delivery_attempts:
             store.mark_failed(connection, delivery.id, tries=tries, error=error.reason)
             return _Result(delivery=delivery, member=member, outcome=Outcome.FAILED, error=error.reason)
-        rounds = max(1, -(-attempts // settings.send_attempts))
-        backoff = min(timedelta(seconds=settings.retry_backoff_seconds * 2 ** (rounds - 1)), _MAX_BACKOFF)
+        backoff = retry_backoff(
+            attempts, send_attempts=settings.send_attempts, base_seconds=settings.retry_backoff_seconds
+        )
         store.mark_retry(connection, delivery.id, tries=tries, error=error.reason, retry_at=now + backoff)
         return _Result(delivery=delivery, member=member, outcome=Outcome.RETRYING, error=error.reason)
 

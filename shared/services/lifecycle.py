@@ -6,8 +6,8 @@ Deleting a KPI first unschedules it, then resolves its open and acknowledged ale
 removes the KPI with everything recorded under it: executions (queued ones too), history, alerts and their
 timelines and deliveries. Deleting a contact removes its KPI links and its delivery rows; the alert
 timelines keep each past delivery by the contact's name. The administrator contact
-(`Notifications__AdminContact`) is never deleted: change the setting first. docs/definitions.md gives the
-reasons.
+(`Notifications__AdminContact`) is never deleted: change the setting first. docs/kpis.md ("Deleting KPIs
+and contacts, pruning") gives the reasons.
 """
 
 from __future__ import annotations

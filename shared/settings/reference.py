@@ -1,4 +1,4 @@
-"""The reference of every setting: names, defaults and ranges (for the README, the example settings and
+"""The reference of every setting: names, defaults and ranges (for docs/settings.md, the example settings and
 validation messages), effective values for display, and masking of secrets."""
 
 from __future__ import annotations

@@ -7,11 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, insert
 
-from shared.db import alerts as alert_store
 from shared.db.alerts import AlertValues
 from shared.db.tables import historical_data, kpi_executions, metric_states, notifications
-from shared.domain.alert import AlertEventType, AlertKind, Severity
-from tests.factories import NOW, insert_contact, insert_kpi, make_kpi
+from tests.factories import NOW, insert_contact, insert_kpi, make_kpi, open_alert
 
 
 def execution(connection: Connection, kpi_id: int, slot: datetime, *, status: str = "succeeded") -> uuid.UUID:
@@ -65,27 +63,15 @@ def history(
 
 
 def alert(connection: Connection, kpi_id: int, key: str = "k") -> tuple[int, int]:
-    alert_id = alert_store.open_alert(
+    event = open_alert(
         connection,
-        kpi_id=kpi_id,
-        metric_key=key,
-        kind=AlertKind.BREACH,
-        severity=Severity.CRITICAL,
+        kpi_id,
+        key=key,
         values=AlertValues(current=42.0),
-        now=NOW,
         next_escalation_at=NOW + timedelta(hours=1),
-    )
-    event = alert_store.record_event(
-        connection,
-        alert_id=alert_id,
-        event_type=AlertEventType.OPENED,
-        actor="system",
-        now=NOW,
         details={"current": 42.0},
-        dispatch=True,
     )
-    assert event is not None
-    return alert_id, event.event_id
+    return event.alert_id, event.event_id
 
 
 class Demo:

@@ -2,3 +2,4 @@
 
 from tests.contract.replay_source import source_runner, source_series  # noqa: F401  # fixtures, by name
 from tests.contract.test_executor import pipeline, source_url  # noqa: F401  # fixtures, found by name
+from tests.telemetry_readers import logs, metrics  # noqa: F401  # fixtures, found by name

@@ -23,7 +23,6 @@ from sqlalchemy import func, select, update
 from shared.db import alerts as alert_store
 from shared.db.alerts import AlertValues, EventRef
 from shared.db.tables import alert_events, alerts, dead_letters, notifications, outbox, system_status
-from shared.domain.alert import AlertEventType, AlertKind, Severity
 from shared.domain.notification import Channel
 from shared.notify.base import DeliveryError, Notice
 from shared.services.alert_actions import AlertActions, AlertConflict, AlertNotFound, InvalidAction
@@ -31,6 +30,7 @@ from shared.services.alert_events import AlertEventMessages
 from shared.services.alert_processor import AlertProcessor
 from shared.services.escalation import EventDispatcher, Outcome
 from shared.settings import Settings
+from tests import factories
 from tests.conftest import Database
 from tests.factories import NOW, Clock, insert_contact, insert_kpi, make_kpi
 
@@ -160,28 +160,16 @@ def open_alert(
     """Open an alert with its event and outbox entry, as the executor does."""
     now = service.clock()
     with service.database.engine.begin() as connection:
-        alert_id = alert_store.open_alert(
+        return factories.open_alert(
             connection,
-            kpi_id=kpi_id,
-            metric_key="PayFlow",
-            kind=AlertKind.BREACH,
-            severity=Severity.CRITICAL,
+            kpi_id,
+            key="PayFlow",
             values=AlertValues(current=52, baseline=104.5, deviation_percent=-50.24),
             now=now,
             next_escalation_at=now + escalate_in if escalate_in else None,
             stale_at=now + STALE_IN,
-        )
-        event = alert_store.record_event(
-            connection,
-            alert_id=alert_id,
-            event_type=AlertEventType.OPENED,
-            actor="system",
-            now=now,
             details={"current": 52, "baseline": 104.5, "deviation_percent": -50.24, "window_end": str(now)},
-            dispatch=True,
         )
-    assert event is not None
-    return event
 
 
 def test_an_opened_alert_reaches_level_zero_on_each_of_their_channels_once(service: Service) -> None:

@@ -23,7 +23,7 @@ from shared.services.execution import Executor
 from shared.settings import Settings
 from shared.sources import SourceRunner
 from tests.conftest import Database
-from tests.factories import NOW, Clock, insert_kpi, make_kpi
+from tests.factories import NOW, Clock, insert_kpi, make_kpi, queue_execution
 
 
 class CountingRunner(SourceRunner):
@@ -62,19 +62,7 @@ class Pipeline:
             return kpi_id, self.queue_slot(connection, kpi_id, slot)
 
     def queue_slot(self, connection: Any, kpi_id: int, slot: datetime) -> uuid.UUID:
-        execution_id = uuid.uuid4()
-        connection.execute(
-            kpi_executions.insert().values(
-                id=execution_id,
-                kpi_id=kpi_id,
-                slot=slot,
-                triggered_by="scheduled",
-                status="queued",
-                created_at=slot,
-                enqueued_at=slot,
-            )
-        )
-        return execution_id
+        return queue_execution(connection, kpi_id, slot)
 
     def run(self, execution_id: uuid.UUID, owner: str = "executor-1") -> Any:
         return self.executor.execute(execution_id, owner=owner)

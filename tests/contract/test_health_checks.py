@@ -11,10 +11,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, insert, update
+from sqlalchemy import Connection, Engine, event, insert, update
 from sqlalchemy.dialects import mssql
 from sqlalchemy.sql import ClauseElement
 
@@ -26,6 +27,7 @@ from shared.db.status import heartbeat
 from shared.db.tables import kpi_executions, kpis
 from shared.domain.alert import AlertEventType, AlertKind, Severity
 from shared.domain.execution import ExecutionStatus
+from shared.domain.health import HealthStatus
 from shared.domain.kpi import Schedule
 from shared.services.health import check_health
 from shared.services.health_monitor import HealthMonitor
@@ -415,3 +417,23 @@ def test_every_health_statement_compiles_for_sql_server(database: Database) -> N
     assert len(captured) > 10
     for clause in captured:
         clause.compile(dialect=mssql.dialect())
+
+
+def test_the_database_checks_share_one_engine_per_run(tmp_path: Path) -> None:
+    engines: list[Engine] = []
+
+    def engine_for() -> Engine:
+        engines.append(create_monitoring_engine(f"sqlite:///{tmp_path}/unmigrated.db"))
+        return engines[-1]
+
+    report = check_health(Settings.load, engine_for)
+    for engine in engines:
+        engine.dispose()
+    statuses = {check.name: check.status for check in report.checks}
+    assert statuses == {
+        "configuration": HealthStatus.HEALTHY,
+        "database": HealthStatus.UNHEALTHY,  # not migrated
+        "kpi-execution": HealthStatus.UNHEALTHY,  # no tables to read
+        "alert-processing": HealthStatus.UNHEALTHY,
+    }
+    assert len(engines) == 1

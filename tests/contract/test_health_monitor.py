@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +30,7 @@ from shared.settings import Settings
 from tests.conftest import Database
 from tests.factories import NOW, Clock, insert_contact, insert_kpi, make_kpi
 from tests.receivers import SmtpCapture, smtp_capture
+from tests.waiting import wait_until
 
 UNHEALTHY_BODY = "alert-processing: Unhealthy: the alert processor last ran 1000 s ago"
 
@@ -231,10 +231,10 @@ def test_a_monitor_that_loses_the_race_to_open_the_alert_records_nothing_more(wo
         )
         thread = threading.Thread(target=lambda: results.append(world.monitor().run()))
         thread.start()
-        deadline = time.monotonic() + 20
-        while not waiting_on_a_lock(engine):  # the monitor's insert waits for the rival's unique key
-            assert time.monotonic() < deadline, "the monitor never reached the rival's key"
-            time.sleep(0.02)
+        # The monitor's insert waits for the rival's unique key.
+        assert wait_until(lambda: waiting_on_a_lock(engine), timeout_s=20, interval_s=0.02), (
+            "the monitor never reached the rival's key"
+        )
         transaction.commit()
         thread.join(timeout=30)
     (result,) = results

@@ -68,6 +68,7 @@ def bloat_dead_letters(engine: Engine) -> None:
         connection.execute(text("DELETE FROM dead_letters WHERE id % 20 <> 0"))
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_postgres_vacuums_every_table_and_reindexes_a_bloated_index_concurrently(
     database: Database, config: Settings
@@ -99,6 +100,7 @@ def test_postgres_vacuums_every_table_and_reindexes_a_bloated_index_concurrently
     assert vacuumed == []
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_postgres_measures_bloat_with_pgstattuple_when_it_is_installed(
     database: Database, config: Settings
@@ -116,6 +118,7 @@ def test_postgres_measures_bloat_with_pgstattuple_when_it_is_installed(
     assert "0 of" in detail(Maintenance(database.engine, config).run(), "find bloated indexes")
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_postgres_drops_an_invalid_index_left_by_an_interrupted_concurrent_rebuild(
     database: Database, config: Settings

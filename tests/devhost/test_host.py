@@ -20,6 +20,7 @@ from azure.storage.queue import QueueClient
 
 from devhost.host import Host
 from devhost.settings import HostConfig, QueueOptions
+from tests.waiting import wait_until
 
 FAST = QueueOptions(
     batch_size=4,
@@ -28,13 +29,6 @@ FAST = QueueOptions(
     visibility_timeout=timedelta(0),
     max_polling_interval=timedelta(milliseconds=200),
 )
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 @dataclass
@@ -173,10 +167,16 @@ def test_a_message_runs_the_function_with_its_decoded_body_and_the_output_is_sen
         run.send("In", "many")
         out = run.queue("Out")
         got: list[bytes] = []
-        wait_until(lambda: bool(got.extend(run.received(out))) or len(got) == 3)
+        assert wait_until(
+            lambda: bool(got.extend(run.received(out))) or len(got) == 3, timeout_s=20, interval_s=0.02
+        )
         assert sorted(got) == [b"hello!", b"many-1", b"many-2"]
         assert sorted(run.calls.echoed) == [(b"hello", 1), (b"many", 1)]
-        wait_until(lambda: run.queue("In").get_queue_properties().approximate_message_count == 0)
+        assert wait_until(
+            lambda: run.queue("In").get_queue_properties().approximate_message_count == 0,
+            timeout_s=20,
+            interval_s=0.02,
+        )
 
 
 def test_a_failing_message_is_retried_then_moved_to_the_poison_queue_and_nothing_is_output(
@@ -186,7 +186,9 @@ def test_a_failing_message_is_retried_then_moved_to_the_poison_queue_and_nothing
         run.send("Failing", "bad")
         poison = QueueClient.from_connection_string(azurite, f"{run.environ['Test__Failing']}-poison")
         got: list[bytes] = []
-        wait_until(lambda: bool(got.extend(run.received(poison))) or bool(got))
+        assert wait_until(
+            lambda: bool(got.extend(run.received(poison))) or bool(got), timeout_s=20, interval_s=0.02
+        )
         assert got == [b"bad"]  # the poison message is base64 like the original
         assert run.calls.failed == [1, 2]
         assert run.received(run.queue("Out")) == []
@@ -204,7 +206,9 @@ def test_a_message_dequeued_too_often_already_goes_to_poison_without_an_invocati
     with running(azurite, Test__In=name) as run:
         poison = QueueClient.from_connection_string(azurite, f"{name}-poison")
         got: list[bytes] = []
-        wait_until(lambda: bool(got.extend(run.received(poison))) or bool(got))
+        assert wait_until(
+            lambda: bool(got.extend(run.received(poison))) or bool(got), timeout_s=20, interval_s=0.02
+        )
         assert got == [b"old"]
         assert run.calls.echoed == []
 
@@ -213,7 +217,11 @@ def test_a_message_that_is_not_base64_fails_to_bind_and_ends_in_poison(azurite: 
     with running(azurite) as run:
         run.queue("In").send_message("not base64 at all!")
         poison = QueueClient.from_connection_string(azurite, f"{run.environ['Test__In']}-poison")
-        wait_until(lambda: poison.get_queue_properties().approximate_message_count == 1)
+        assert wait_until(
+            lambda: poison.get_queue_properties().approximate_message_count == 1,
+            timeout_s=20,
+            interval_s=0.02,
+        )
         assert run.calls.echoed == []
 
 
@@ -224,25 +232,29 @@ def test_no_more_than_batch_size_plus_new_batch_threshold_run_at_once(azurite: s
     with running(azurite, options=options) as run:
         for number in range(8):
             run.send("Slow", f"m{number}")
-        wait_until(lambda: run.calls.concurrent == 2)  # one batch
+        assert wait_until(lambda: run.calls.concurrent == 2, timeout_s=20, interval_s=0.02)  # one batch
         time.sleep(0.5)  # polls go on meanwhile; with 2 > newBatchThreshold in flight none may fetch more
         assert run.calls.max_concurrent == 2
         run.calls.permits.release()  # one finishes: 1 in flight, so the next batch of 2 is fetched
-        wait_until(lambda: run.calls.concurrent == 3 and run.calls.slow_done == 1)
+        assert wait_until(
+            lambda: run.calls.concurrent == 3 and run.calls.slow_done == 1, timeout_s=20, interval_s=0.02
+        )
         assert run.host.queues["slow"].in_flight == 3
         run.calls.permits.release(100)
-        wait_until(lambda: run.calls.slow_done == 8)
+        assert wait_until(lambda: run.calls.slow_done == 8, timeout_s=20, interval_s=0.02)
         assert run.calls.max_concurrent == 3
 
 
 def test_stop_lets_an_invocation_in_flight_finish_and_completes_its_message(azurite: str) -> None:
     with running(azurite) as run:
         run.send("Slow", "long")
-        wait_until(run.calls.started.is_set)
+        assert wait_until(run.calls.started.is_set, timeout_s=20, interval_s=0.02)
         result: list[bool] = []
         stopper = threading.Thread(target=lambda: result.append(run.host.stop(20)))
         stopper.start()
-        wait_until(lambda: not run.host.queues["slow"]._thread.is_alive())  # polling stopped first
+        assert wait_until(
+            lambda: not run.host.queues["slow"]._thread.is_alive(), timeout_s=20, interval_s=0.02
+        )  # polling stopped first
         assert result == []  # still waiting for the invocation
         run.calls.permits.release()
         stopper.join(20)
@@ -254,7 +266,7 @@ def test_stop_lets_an_invocation_in_flight_finish_and_completes_its_message(azur
 def test_stop_after_its_bounded_wait_makes_a_running_message_visible_again(azurite: str) -> None:
     with running(azurite) as run:
         run.send("Slow", "stuck")
-        wait_until(run.calls.started.is_set)
+        assert wait_until(run.calls.started.is_set, timeout_s=20, interval_s=0.02)
         assert run.host.stop(0.3) is False
         messages = list(run.queue("Slow").receive_messages(max_messages=1))
         assert [base64.b64decode(m.content) for m in messages] == [b"stuck"]
@@ -263,11 +275,11 @@ def test_stop_after_its_bounded_wait_makes_a_running_message_visible_again(azuri
 def test_a_timer_runs_on_its_schedule_from_a_setting_with_past_due(azurite: str) -> None:
     now = [datetime(2026, 1, 5, 12, 0, 30, tzinfo=UTC)]
     with running(azurite, clock=lambda: now[0], Test__Schedule="0 * * * * *") as run:
-        wait_until(lambda: run.host.timers["tick"].schedule is not None)
+        assert wait_until(lambda: run.host.timers["tick"].schedule is not None, timeout_s=20, interval_s=0.02)
         now[0] = datetime(2026, 1, 5, 12, 1, 0, 200000, tzinfo=UTC)
-        wait_until(lambda: run.calls.timers == [False])
+        assert wait_until(lambda: run.calls.timers == [False], timeout_s=20, interval_s=0.02)
         now[0] = datetime(2026, 1, 5, 12, 2, 5, tzinfo=UTC)
-        wait_until(lambda: run.calls.timers == [False, True])
+        assert wait_until(lambda: run.calls.timers == [False, True], timeout_s=20, interval_s=0.02)
 
 
 def test_a_missing_setting_stops_only_the_function_that_needs_it(azurite: str) -> None:
@@ -329,7 +341,7 @@ def test_invocations_are_logged_with_id_duration_and_outcome(
     caplog.set_level("INFO", logger="devhost")
     with running(azurite) as run:
         run.send("Failing", "bad")
-        wait_until(lambda: len(run.calls.failed) == 2)
+        assert wait_until(lambda: len(run.calls.failed) == 2, timeout_s=20, interval_s=0.02)
         assert request(run.url("/api/items/1"))[0] == 200
     text = caplog.text
     assert "Executed 'Functions.item' (Succeeded, Id=" in text

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from devhost.timers import TimerRunner, TimerSchedule
 from shared.domain.ncrontab import CronExpression
+from tests.waiting import wait_until
 
 EVERY_MINUTE = CronExpression.parse("0 * * * * *")
 T0 = datetime(2026, 1, 5, 12, 0, 30, tzinfo=UTC)
@@ -16,13 +15,6 @@ T0 = datetime(2026, 1, 5, 12, 0, 30, tzinfo=UTC)
 
 def at(minute: int, second: float = 0) -> datetime:
     return datetime(2026, 1, 5, 12, minute, tzinfo=UTC) + timedelta(seconds=second)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_an_occurrence_fires_once_on_time_and_late_ones_are_past_due() -> None:
@@ -72,14 +64,18 @@ def test_the_runner_never_overlaps_runs_and_marks_the_one_after_a_skip_past_due(
     runner.start()
     try:
         clock.now = at(1, 0.2)
-        wait_until(lambda: fired == [False])
+        assert wait_until(lambda: fired == [False], timeout_s=10, interval_s=0.01)
         clock.now = at(2, 0.1)  # the first run is still going: skipped
-        wait_until(lambda: runner.schedule is not None and runner.schedule.skipped == 1)
+        assert wait_until(
+            lambda: runner.schedule is not None and runner.schedule.skipped == 1,
+            timeout_s=10,
+            interval_s=0.01,
+        )
         assert fired == [False]
         release.set()
-        wait_until(lambda: not runner.running)
+        assert wait_until(lambda: not runner.running, timeout_s=10, interval_s=0.01)
         clock.now = at(3, 0.1)
-        wait_until(lambda: fired == [False, True])
+        assert wait_until(lambda: fired == [False, True], timeout_s=10, interval_s=0.01)
     finally:
         release.set()
         runner.stop()
@@ -91,7 +87,7 @@ def test_run_on_startup_fires_at_start_not_past_due() -> None:
     runner = TimerRunner("t", EVERY_MINUTE, fired.append, run_on_startup=True, clock=FakeClock(T0), tick=0.01)
     runner.start()
     try:
-        wait_until(lambda: fired == [False])
+        assert wait_until(lambda: fired == [False], timeout_s=10, interval_s=0.01)
     finally:
         runner.stop()
     assert runner.join_run(5)

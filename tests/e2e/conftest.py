@@ -1,13 +1,23 @@
-"""End-to-end fixtures: a dedicated Azurite per module, and the settings every devhost of a test shares."""
+"""End-to-end fixtures: a dedicated Azurite per module, and the settings every devhost of a test shares. Every
+test here carries the marker `e2e` (`-m "not e2e"` leaves them out)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.azurite import azurite_queue
 from tests.conftest import Database
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,13 +69,3 @@ def _answers(port: int) -> bool:
             return True
     except OSError as error:
         return getattr(error, "code", None) == 503  # Unhealthy still means it is up
-
-
-def wait_until(condition: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.25) -> bool:
-    """Poll `condition` until it holds or `timeout_s` passes; whether it held."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval_s)
-    return condition()

@@ -9,7 +9,6 @@ import itertools
 import json
 import signal
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,9 +35,10 @@ from shared.services.definitions import import_file
 from shared.settings import Settings
 from tests.conftest import Database
 from tests.e2e.conftest import host_env
-from tests.e2e.harness import Devhost, start_devhost, wait_until
-from tests.factories import insert_kpi, make_kpi
+from tests.e2e.harness import Devhost, start_devhost
+from tests.factories import insert_kpi, make_kpi, queue_execution
 from tests.receivers import smtp_capture
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("database", ["postgresql"], indirect=True)]
 ANOMALOUS = {
@@ -132,7 +132,7 @@ def test_bad_messages_are_recorded_and_the_good_ones_still_complete(
     with database.engine.begin() as connection:
         good = [insert_kpi(connection, make_kpi(indicator=f"good{i}"), next_run_at=None) for i in range(3)]
         doomed = insert_kpi(connection, make_kpi(indicator="deleted"), next_run_at=None)
-        ids = {kpi_id: _queue_execution(connection, kpi_id, now) for kpi_id in [*good, doomed]}
+        ids = {kpi_id: queue_execution(connection, kpi_id, now) for kpi_id in [*good, doomed]}
         connection.execute(kpis.delete().where(kpis.c.id == doomed))  # its execution goes with it
     sender = QueueClient.from_connection_string(
         queues, "kpi-executions", message_encode_policy=TextBase64EncodePolicy()
@@ -154,22 +154,6 @@ def test_bad_messages_are_recorded_and_the_good_ones_still_complete(
         reasons = sorted(connection.scalars(select(dead_letters.c.reason)))
     assert reasons[0].startswith(f"execution {ids[doomed]} does not exist")
     assert reasons[1].startswith("invalid message on kpi-executions: body: Invalid JSON")
-
-
-def _queue_execution(connection: object, kpi_id: int, now: datetime) -> uuid.UUID:
-    execution_id = uuid.uuid4()
-    connection.execute(
-        kpi_executions.insert().values(  # type: ignore[attr-defined]
-            id=execution_id,
-            kpi_id=kpi_id,
-            slot=now,
-            triggered_by="scheduled",
-            status="queued",
-            created_at=now,
-            enqueued_at=now,
-        )
-    )
-    return execution_id
 
 
 SLOW = "SELECT 'k' AS key, 1 AS current_value FROM pg_sleep(2)"

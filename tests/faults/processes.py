@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import IO
 
 from tests.azurite import connection_string
-from tests.e2e.harness import ROOT, free_port, wait_until
+from tests.e2e.harness import ROOT, free_port
+from tests.waiting import wait_until
 
 
 def _listening(port: int) -> bool:

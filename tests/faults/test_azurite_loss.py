@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from shared.db.tables import kpi_executions, outbox
 from tests.conftest import Database
-from tests.e2e.harness import start_devhost, wait_until
+from tests.e2e.harness import start_devhost
 from tests.faults.conftest import add_alerting_kpis, fault_env, first_slot_soon
 from tests.faults.figures import (
     Figures,
@@ -30,6 +30,7 @@ from tests.faults.figures import (
     unfinished_before,
 )
 from tests.faults.processes import Azurite, Mailbox, elapsed_since
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.faults,

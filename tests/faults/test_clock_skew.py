@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from shared.db.tables import kpi_executions
 from tests.azurite import azurite_queue
 from tests.conftest import Database
-from tests.e2e.harness import Devhost, start_devhost, wait_until
+from tests.e2e.harness import Devhost, start_devhost
 from tests.faults.conftest import add_alerting_kpis, fault_env, first_slot_soon
 from tests.faults.figures import (
     Figures,
@@ -33,6 +33,7 @@ from tests.faults.figures import (
     unfinished,
 )
 from tests.faults.processes import Mailbox
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.faults,

@@ -20,7 +20,7 @@ from shared.db.engine import create_monitoring_engine
 from shared.db.tables import kpi_executions, kpis
 from tests.azurite import azurite_queue
 from tests.conftest import Database
-from tests.e2e.harness import Devhost, start_devhost, wait_until
+from tests.e2e.harness import Devhost, start_devhost
 from tests.faults.cluster import Cluster, binaries
 from tests.faults.conftest import add_alerting_kpis, fault_env, first_slot_soon
 from tests.faults.figures import (
@@ -35,6 +35,7 @@ from tests.faults.figures import (
     unfinished_before,
 )
 from tests.faults.processes import Mailbox, elapsed_since
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.faults]
 

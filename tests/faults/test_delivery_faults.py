@@ -13,7 +13,7 @@ from sqlalchemy import select
 from shared.db.tables import kpi_executions, notifications
 from tests.azurite import azurite_queue
 from tests.conftest import Database
-from tests.e2e.harness import start_devhost, wait_until
+from tests.e2e.harness import start_devhost
 from tests.faults.conftest import add_alerting_kpis, fault_env, first_slot_soon
 from tests.faults.figures import (
     Figures,
@@ -26,6 +26,7 @@ from tests.faults.figures import (
 )
 from tests.faults.processes import Mailbox, elapsed_since
 from tests.receivers import Reply, http_capture
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.faults,

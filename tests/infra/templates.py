@@ -105,8 +105,8 @@ def as_text(node: Any) -> str:
     return json.dumps(node)
 
 
-def readme_setting_names() -> list[str]:
-    """The first column of the README's settings table."""
-    table = SETTINGS_TABLE.search((ROOT / "README.md").read_text(encoding="utf-8"))
-    assert table is not None, "README.md has no settings table"
+def documented_setting_names() -> list[str]:
+    """The first column of the settings table (docs/settings.md)."""
+    table = SETTINGS_TABLE.search((ROOT / "docs" / "settings.md").read_text(encoding="utf-8"))
+    assert table is not None, "docs/settings.md has no settings table"
     return re.findall(r"^\| `([^`]+)` \|", table.group(1), flags=re.MULTILINE)

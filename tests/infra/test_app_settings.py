@@ -1,4 +1,4 @@
-"""The function app's settings in `functionapp.bicep`: every setting of the README's settings table under
+"""The function app's settings in `functionapp.bicep`: every setting of docs/settings.md's table under
 its own name, with the code's default unless Azure needs its own value; identity-based host storage; Key
 Vault references for the secrets; no key or password anywhere in the deployment files."""
 
@@ -22,10 +22,10 @@ from tests.infra.templates import (
     accessed,
     bicep_files,
     decorators,
+    documented_setting_names,
     function,
     main,
     module,
-    readme_setting_names,
     resource,
     variable,
 )
@@ -72,7 +72,7 @@ def _default_text(value: object) -> str:
 
 def test_every_readme_setting_is_an_app_setting_with_the_same_name() -> None:
     named = _named_settings()
-    for name in readme_setting_names():
+    for name in documented_setting_names():
         if name == SOURCES:
             continue  # test_source_urls_become_one_setting_per_source
         if name == "AzureWebJobsStorage":
@@ -82,7 +82,7 @@ def test_every_readme_setting_is_an_app_setting_with_the_same_name() -> None:
 
 
 def test_the_readme_table_and_the_settings_model_name_the_same_settings() -> None:
-    assert readme_setting_names() == [spec.name for spec in catalog()]
+    assert documented_setting_names() == [spec.name for spec in catalog()]
 
 
 def test_settings_keep_the_code_defaults_unless_azure_needs_its_own_value() -> None:
@@ -176,7 +176,7 @@ def test_the_timers_bind_flat_setting_names_that_azure_and_local_runs_set() -> N
         assert "__" not in name, name
         assert name in named, f"{name} is not an app setting in functionapp.bicep"
         assert name in example, f"{name} is not in local.settings.json.example"
-        assert name in readme_setting_names(), name
+        assert name in documented_setting_names(), name
 
 
 def test_no_deployment_file_sets_a_schedule_under_its_old_name() -> None:

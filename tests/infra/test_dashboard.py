@@ -42,7 +42,7 @@ MAIN_PASSES = {
     "functionAppName": "string",
     "alertEmail": "string",
 }
-#: The transitions the services record (README, Telemetry).
+#: The transitions the services record (docs/operations.md, Telemetry).
 TRANSITIONS = ("opened", "retriggered", "escalated", "acknowledged", "resolved")
 WINDOWS = {"PT1M", "PT5M", "PT10M", "PT15M", "PT30M", "PT45M", "PT1H"}
 

@@ -4,7 +4,6 @@ all on one settable clock. What is asserted is what reached the mail server."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, select, text
 
-from shared.db.tables import alert_events, alerts, kpi_executions, notifications
+from shared.db.tables import alert_events, alerts, notifications
 from shared.domain.kpi import AlertPolicy, Priority
 from shared.notify import build_senders
 from shared.services.alert_processor import AlertProcessor
@@ -23,7 +22,7 @@ from shared.services.silences import SilenceRequest, SilenceService
 from shared.settings import Settings
 from shared.sources import SourceRunner
 from tests.conftest import Database
-from tests.factories import Clock, insert_contact, insert_kpi, make_kpi
+from tests.factories import Clock, insert_contact, insert_kpi, make_kpi, queue_execution
 from tests.receivers import SmtpCapture, smtp_capture
 
 READINGS = "SELECT k AS key, v AS current_value, 100 AS historical_value FROM readings"
@@ -61,19 +60,8 @@ class World:
         with self.source.begin() as connection:
             connection.execute(text("DELETE FROM readings"))
             connection.execute(text("INSERT INTO readings VALUES (:k, :v)"), {"k": key, "v": value})
-        execution_id = uuid.uuid4()
         with self.database.engine.begin() as connection:
-            connection.execute(
-                kpi_executions.insert().values(
-                    id=execution_id,
-                    kpi_id=self.kpi_id,
-                    slot=self.clock(),
-                    triggered_by="scheduled",
-                    status="queued",
-                    created_at=self.clock(),
-                    enqueued_at=self.clock(),
-                )
-            )
+            execution_id = queue_execution(connection, self.kpi_id, self.clock())
         report = self.executor.execute(execution_id, owner="test")
         self.dispatcher.dispatch_now([event.event_id for event in report.events])
 

@@ -26,10 +26,10 @@ from shared.notify.slack import SlackSender
 from shared.notify.targets import TargetPolicy
 from shared.notify.webhook import WebhookSender
 from shared.settings import Settings, effective_values, mask_secret
+from tests.cli.test_cli import mgrid
 from tests.conftest import Database
 from tests.notify.notices import make_notice
 from tests.receivers import HttpReceiver, SmtpCapture, smtp_capture
-from tests.unit.test_cli import mgrid
 from tests.wiring.bindings import indexed_functions
 
 SMTP_PASSWORD = "smtp-pw-Q7x2Lr9"

@@ -6,12 +6,10 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from shared.db.engine import create_monitoring_engine
 from shared.domain.health import (
     CheckResult,
     ExecutionFacts,
@@ -390,26 +388,6 @@ def test_queues_are_checked_only_with_a_source_of_queue_counts(monkeypatch: pyte
     monkeypatch.setenv("Worker__HealthChecks__CheckQueues", "false")
     switched_off = check_health(Settings.load, no_engine, queue_counts=lambda: counts)
     assert [check.name for check in switched_off.checks] == ["configuration"]
-
-
-def test_the_database_checks_share_one_engine_per_run(tmp_path: Path) -> None:
-    engines: list[Engine] = []
-
-    def engine_for() -> Engine:
-        engines.append(create_monitoring_engine(f"sqlite:///{tmp_path}/unmigrated.db"))
-        return engines[-1]
-
-    report = check_health(Settings.load, engine_for)
-    for engine in engines:
-        engine.dispose()
-    statuses = {check.name: check.status for check in report.checks}
-    assert statuses == {
-        "configuration": HEALTHY,
-        "database": UNHEALTHY,  # not migrated
-        "kpi-execution": UNHEALTHY,  # no tables to read
-        "alert-processing": UNHEALTHY,
-    }
-    assert len(engines) == 1
 
 
 def test_a_failing_engine_factory_fails_each_database_check_with_its_error_type() -> None:

@@ -20,8 +20,8 @@ _loader.exec_module(render)
 SETTING_NAMES = [spec.name for spec in catalog()]
 
 
-def test_the_readme_settings_table_shows_every_setting_with_its_default_and_range() -> None:
-    rows = set((ROOT / "README.md").read_text(encoding="utf-8").splitlines())
+def test_the_settings_table_shows_every_setting_with_its_default_and_range() -> None:
+    rows = set((ROOT / "docs" / "settings.md").read_text(encoding="utf-8").splitlines())
     missing = [render.table_row(spec) for spec in catalog() if render.table_row(spec) not in rows]
     assert missing == [], "run scripts/render-settings"
 

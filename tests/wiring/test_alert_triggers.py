@@ -16,10 +16,8 @@ from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 from sqlalchemy import select
 
-from shared.db import alerts as alert_store
-from shared.db.alerts import AlertValues
 from shared.db.tables import alert_events, alerts, dead_letters, system_status
-from shared.domain.alert import AlertEventType, AlertKind, Severity
+from tests import factories
 from tests.conftest import Database
 from tests.factories import NOW, insert_kpi, make_kpi
 from tests.wiring.bindings import indexed_functions
@@ -54,27 +52,8 @@ def environment(database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def open_alert(database: Database) -> tuple[int, int]:
     with database.engine.begin() as connection:
         kpi_id = insert_kpi(connection, make_kpi())
-        alert_id = alert_store.open_alert(
-            connection,
-            kpi_id=kpi_id,
-            metric_key="k",
-            kind=AlertKind.BREACH,
-            severity=Severity.CRITICAL,
-            values=AlertValues(current=1),
-            now=NOW,
-            next_escalation_at=NOW,
-        )
-        event = alert_store.record_event(
-            connection,
-            alert_id=alert_id,
-            event_type=AlertEventType.OPENED,
-            actor="system",
-            now=NOW,
-            details={},
-            dispatch=True,
-        )
-    assert event is not None
-    return alert_id, event.event_id
+        event = factories.open_alert(connection, kpi_id, next_escalation_at=NOW)
+    return event.alert_id, event.event_id
 
 
 def post(name: str, alert_id: object, body: object) -> tuple[int, dict[str, Any], Out]:

@@ -77,11 +77,11 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-// Every setting of the README's settings table, with the code's default, except where Azure needs its
+// Every setting of the settings table (docs/settings.md), with the code's default, except where Azure needs its
 // own value. Empty means unset to the app (app settings cannot hold null). The timer schedules have flat
 // names (KpiSchedulerSchedule, ...) because the triggers bind them as %KpiSchedulerSchedule%: the platform
 // resolves a flat app setting name in every case, a %Worker:X:Y% name only through the host's configuration
-// (README: Timer schedules).
+// (docs/settings.md: Timer schedules).
 var defaultSettings = {
   Worker__KpiMonitoring__IntervalSeconds: '60'
   Worker__KpiMonitoring__MaxParallelKpis: '5'

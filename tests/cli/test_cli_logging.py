@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.unit.test_cli import mgrid
-from tests.unit.test_cli_kpi_run import deposits_environment
+from tests.cli.test_cli import mgrid
+from tests.cli.test_cli_kpi_run import deposits_environment
 
 
 def test_mgrid_logs_json_lines_at_the_minimum_level(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_cli import mgrid
-from tests.unit.test_cli_kpi_run import deposits_environment
+from tests.cli.test_cli import mgrid
+from tests.cli.test_cli_kpi_run import deposits_environment
 
 
 @pytest.fixture

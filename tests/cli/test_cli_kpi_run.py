@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_cli import mgrid
+from tests.cli.test_cli import mgrid
 
 DEFINITIONS = """\
 kpis:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_cli import mgrid
-from tests.unit.test_cli_kpi_run import deposits_environment
+from tests.cli.test_cli import mgrid
+from tests.cli.test_cli_kpi_run import deposits_environment
 
 KEYS = {"id", "kpi", "owner", "key", "starts_at", "ends_at", "weekly", "by", "reason", "active"}
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from shared.db.tables import dead_letters, historical_data
+from tests.cli.test_cli import mgrid
 from tests.conftest import Database
 from tests.factories import insert_kpi, make_kpi
-from tests.unit.test_cli import mgrid
 
 
 def seed_expired_rows(database: Database) -> None:
@@ -108,6 +108,7 @@ def test_maintenance_reports_every_step_as_json(database: Database, tmp_path: Pa
 
 
 # SQLite's steps name no table, so a missing one fails only PostgreSQL's vacuum of it.
+@pytest.mark.postgres
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_maintenance_exits_1_when_a_step_fails_and_still_runs_the_others(
     database: Database, tmp_path: Path

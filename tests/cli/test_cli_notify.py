@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_cli import mgrid
 from tests.receivers import HttpReceiver, Reply, SmtpCapture, http_capture, smtp_capture
-from tests.unit.test_cli import mgrid
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_cli import mgrid
+from tests.cli.test_cli_kpi_run import deposits_environment
 from tests.receivers import SmtpCapture, smtp_capture
-from tests.unit.test_cli import mgrid
-from tests.unit.test_cli_kpi_run import deposits_environment
 
 CONTACTS = """\
 contacts:

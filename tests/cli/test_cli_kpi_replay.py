@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_cli import mgrid
-from tests.unit.test_cli_kpi_run import DEFINITIONS, deposits_environment
+from tests.cli.test_cli import mgrid
+from tests.cli.test_cli_kpi_run import DEFINITIONS, deposits_environment
 
 RUN_KEYS = {"execution_id", "kpi", "status", "duration_ms", "error", "metrics", "alerts"}
 
