@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from shared.db.alerts import EventRef
+from shared.domain.alert import EventRef
 from shared.errors import InvalidMessage
 
 KPI_EXECUTIONS = "kpi-executions"

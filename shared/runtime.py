@@ -14,6 +14,7 @@ import uuid
 from sqlalchemy import Engine
 
 from shared import logs, telemetry
+from shared.connections import LazyAzureCredential
 from shared.db.engine import create_monitoring_engine
 from shared.domain.notification import Channel
 from shared.notify.base import Sender
@@ -40,15 +41,23 @@ def monitoring_engine() -> Engine:
     settings = get_settings()
     telemetry.configure(settings)
     logs.apply_level(settings)
-    return create_monitoring_engine(settings.connection_strings.monitoring)
+    return create_monitoring_engine(settings.connection_strings.monitoring, credential=credential())
 
 
 @functools.cache
 def source_runner() -> SourceRunner:
     settings = get_settings()
     return SourceRunner(
-        settings.connection_strings.sources, pool_size=settings.worker.kpi_monitoring.max_parallel_kpis
+        settings.connection_strings.sources,
+        pool_size=settings.worker.kpi_monitoring.max_parallel_kpis,
+        credential=credential(),
     )
+
+
+@functools.cache
+def credential() -> LazyAzureCredential:
+    """The Entra ID credential for SQL Server token authentication: the managed identity of the settings."""
+    return LazyAzureCredential(get_settings().azure_client_id)
 
 
 @functools.cache
@@ -131,6 +140,7 @@ def reset() -> None:
     if monitoring_engine.cache_info().currsize:
         monitoring_engine().dispose()
     cached_services = (
+        credential,
         monitoring_engine,
         source_runner,
         executor,

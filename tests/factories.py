@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from shared.db import alerts as alert_store
-from shared.db.alerts import AlertValues, EventRef
+from shared.db.alerts import AlertValues
 from shared.db.kpis import kpi_values
 from shared.db.tables import contacts, kpi_contacts, kpi_executions, kpis
-from shared.domain.alert import AlertEventType, AlertKind, Severity
+from shared.domain.alert import AlertEventType, AlertKind, EventRef, Severity
 from shared.domain.kpi import AlertPolicy, Baseline, BaselineMode, Kpi, KpiKind, Priority, Rule, Schedule
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-from shared.db.alerts import EventRef
+from shared.domain.alert import EventRef
 
 _pending: ContextVar[list[EventRef] | None] = ContextVar("mgrid_api_pending_events", default=None)
 

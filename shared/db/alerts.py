@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Select, bindparam, insert, select, update
 from shared.db.scheduling import skip_locked
 from shared.db.statements import inserted_id
 from shared.db.tables import alert_events, alerts, kpis, metric_states, outbox
-from shared.domain.alert import UNRESOLVED, AlertEventType, AlertKind, AlertStatus, Severity
+from shared.domain.alert import UNRESOLVED, AlertEventType, AlertKind, AlertStatus, EventRef, Severity
 from shared.domain.alerting import OpenAlert, Streak
 
 
@@ -34,14 +34,6 @@ class AlertValues:
     expected: float | None = None
     lower: float | None = None
     upper: float | None = None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EventRef:
-    """An alert event that has an outbox entry: it is to be dispatched to `alert-events`."""
-
-    event_id: int
-    alert_id: int
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

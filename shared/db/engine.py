@@ -11,41 +11,28 @@
 
 from __future__ import annotations
 
-import re
-import struct
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from shared.connections import (
+    POSTGRES_CONNECT_TIMEOUT_S,
+    SQLITE_BUSY_TIMEOUT_S,
+    AccessTokenHook,
+    LazyAzureCredential,
+    TokenCredential,
+    uses_token_authentication,
+)
 from shared.errors import UnsupportedDatabaseError
 
-SQLITE_BUSY_TIMEOUT_S = 30
 #: Pooled server connections are replaced after this long. There is no ping before each use (a round trip
 #: per checkout): a connection that died anyway fails its first statement, SQLAlchemy then discards the
 #: pool's connections, and the hot path retries once (`Executor.execute`); elsewhere the invocation fails
 #: and the host retries it.
 POOL_RECYCLE_S = 1800
-POSTGRES_CONNECT_TIMEOUT_S = 10
-#: SQL_COPT_SS_ACCESS_TOKEN: the ODBC pre-connect attribute that carries an Entra ID access token.
-SQL_COPT_SS_ACCESS_TOKEN = 1256
-AZURE_SQL_SCOPE = "https://database.windows.net/.default"
-_TRUSTED_CONNECTION = re.compile(r"(?i)(^|;)\s*Trusted_Connection\s*=[^;]*")
-
-
-class AccessToken(Protocol):
-    @property
-    def token(self) -> str: ...
-
-
-class TokenCredential(Protocol):
-    """What azure-identity credentials offer: `get_token(scope)` with caching until near expiry."""
-
-    def get_token(
-        self, *scopes: str, claims: str | None = None, tenant_id: str | None = None, **kwargs: Any
-    ) -> AccessToken: ...
 
 
 def create_monitoring_engine(url: str, *, credential: TokenCredential | None = None) -> Engine:
@@ -105,50 +92,5 @@ def _mssql_engine(url: URL, credential: TokenCredential | None) -> Engine:
     pyodbc.pooling = False
     engine = create_engine(url, pool_recycle=POOL_RECYCLE_S)
     if uses_token_authentication(url):
-        event.listen(engine, "do_connect", AccessTokenHook(credential or default_credential()))
+        event.listen(engine, "do_connect", AccessTokenHook(credential or LazyAzureCredential()))
     return engine
-
-
-def uses_token_authentication(url: URL) -> bool:
-    """True when the URL carries no SQL login and no explicit ODBC authentication mode."""
-    query = {key.lower(): str(value).lower() for key, value in url.query.items()}
-    explicit = "authentication" in query or "uid=" in query.get("odbc_connect", "")
-    return not url.username and not url.password and not explicit
-
-
-def default_credential() -> TokenCredential:
-    """azure-identity's default chain; in Azure it uses the managed identity named by AZURE_CLIENT_ID."""
-    from azure.identity import DefaultAzureCredential
-
-    from shared.settings import get_settings
-
-    client_id = get_settings().azure_client_id
-    credential: TokenCredential = DefaultAzureCredential(managed_identity_client_id=client_id)
-    return credential
-
-
-def access_token_struct(token: str) -> bytes:
-    """The ODBC access-token structure: a 4-byte little-endian byte length, then the UTF-16-LE token."""
-    raw = token.encode("utf-16-le")
-    return struct.pack(f"<I{len(raw)}s", len(raw), raw)
-
-
-def strip_trusted_connection(connection_string: str) -> str:
-    """Remove `Trusted_Connection=...`: the driver refuses it together with an access token."""
-    return _TRUSTED_CONNECTION.sub("", connection_string).strip(";")
-
-
-class AccessTokenHook:
-    """A `do_connect` listener that authenticates each new connection with a fresh access token."""
-
-    def __init__(self, credential: TokenCredential) -> None:
-        self.credential = credential
-
-    def __call__(self, _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
-        if cargs and isinstance(cargs[0], str):
-            cargs[0] = strip_trusted_connection(cargs[0])
-        attrs = dict(cparams.get("attrs_before") or {})
-        attrs[SQL_COPT_SS_ACCESS_TOKEN] = access_token_struct(
-            self.credential.get_token(AZURE_SQL_SCOPE).token
-        )
-        cparams["attrs_before"] = attrs

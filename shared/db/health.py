@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, select
 from shared.db.tables import alert_events, alerts, kpi_executions, kpis, outbox, system_status
 from shared.domain.alert import UNRESOLVED, AlertEventType, AlertKind
 from shared.domain.execution import ExecutionStatus
-from shared.domain.health import KpiClock
+from shared.domain.health import KpiClock, staleness_since
 from shared.domain.kpi import Schedule
 
 FAILED = (ExecutionStatus.FAILED.value, ExecutionStatus.TIMED_OUT.value)
@@ -52,7 +52,7 @@ def active_kpi_clocks(connection: Connection) -> list[KpiClock]:
                 cron=row.schedule_cron,
                 timezone=row.schedule_timezone or "UTC",
             ),
-            since=max(row.last_success_at or row.updated_at, row.updated_at),
+            since=staleness_since(row.last_success_at, row.updated_at),
         )
         for row in connection.execute(query)
     ]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
+
+#: Who the audit trail names when the service itself acts (opens, escalates, resolves, tells).
+SYSTEM_ACTOR = "system"
 
 
 class AlertStatus(StrEnum):
@@ -35,3 +39,11 @@ class AlertEventType(StrEnum):
     DELIVERY_FAILED = "delivery_failed"
     SILENCED = "silenced"  #: a notice held back by a silence (audit only)
     UNSILENCED = "unsilenced"  #: the last silence over a still-open alert ended: its state, notified once
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EventRef:
+    """An alert event that has an outbox entry: it is to be dispatched to `alert-events`."""
+
+    event_id: int
+    alert_id: int

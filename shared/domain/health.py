@@ -112,6 +112,12 @@ class KpiClock:
     since: datetime
 
 
+def staleness_since(last_success_at: datetime | None, updated_at: datetime) -> datetime:
+    """Where a KPI's staleness counts from: its last success, or its last change when that is later (a KPI
+    created, edited or re-activated starts afresh) or when it never succeeded."""
+    return max(last_success_at or updated_at, updated_at)
+
+
 def stale_after(kpi: KpiClock, *, grace: timedelta) -> datetime:
     """When the KPI becomes stale.
 

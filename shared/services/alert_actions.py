@@ -17,8 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from shared import telemetry
 from shared.db import alerts
-from shared.db.alerts import EventRef
-from shared.domain.alert import AlertEventType, AlertStatus
+from shared.domain.alert import AlertEventType, AlertStatus, EventRef
 from shared.errors import PermanentError
 
 Clock = Callable[[], datetime]

@@ -16,10 +16,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from shared import telemetry
-from shared.db import alerts
-from shared.db import notifications as store
-from shared.db.alerts import EventRef
-from shared.domain.alert import AlertEventType
+from shared.db import alerts, event_context
+from shared.domain.alert import AlertEventType, EventRef
 from shared.errors import InvalidMessage
 from shared.messages import ALERT_EVENTS, parse_alert_event_message
 from shared.services.dead_letters import DeadLetters
@@ -76,7 +74,7 @@ class AlertEventMessages:
             return []
         now = self._clock()
         with self._engine.begin() as connection:
-            context = store.event_context(connection, message.event_id)
+            context = event_context.load(connection, message.event_id)
             if context is None:
                 return []
             # A lost notice of a failure is not announced again: that could loop.

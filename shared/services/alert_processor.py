@@ -28,18 +28,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from shared import telemetry
-from shared.db import alerts
-from shared.db import notifications as store
-from shared.db.alerts import DueAlert, EventRef
+from shared.db import alerts, outbox, recipients
+from shared.db.alerts import DueAlert
 from shared.db.status import heartbeat
-from shared.domain.alert import AlertEventType
+from shared.domain.alert import SYSTEM_ACTOR, AlertEventType, EventRef
 from shared.services import silencing
 from shared.services.escalation import EventDispatcher
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.alert_processor")
 Clock = Callable[[], datetime]
-ACTOR = "system"
 COMPONENT = "alert_processor"
 #: Batches per step and pass: a backlog larger than this waits for the next pass rather than stretching one.
 MAX_BATCHES = 20
@@ -118,7 +116,7 @@ class AlertProcessor:
             lambda c, now: alerts.due_escalations(c, now=now, limit=self._batch)
         ):
             now = self._clock()
-            levels = store.linked_levels(connection, {a.kpi_id for a in due if a.kpi_id is not None})
+            levels = recipients.linked_levels(connection, {a.kpi_id for a in due if a.kpi_id is not None})
             timeout = timedelta(minutes=self._settings.escalation_timeout_minutes)
             next_at = now + timeout
             held = silencing.hold_escalations(connection, due, now=now, timeout=timeout)
@@ -140,7 +138,7 @@ class AlertProcessor:
                     connection,
                     alert_id=alert.id,
                     event_type=AlertEventType.ESCALATED,
-                    actor=ACTOR,
+                    actor=SYSTEM_ACTOR,
                     now=now,
                     details={
                         "metric_key": alert.metric_key,
@@ -181,7 +179,7 @@ class AlertProcessor:
         for connection, due in self._batches(select):
             now = self._clock()
             for alert in due:
-                if not alerts.resolve(connection, alert.id, now=now, by=ACTOR, reason=reason):
+                if not alerts.resolve(connection, alert.id, now=now, by=SYSTEM_ACTOR, reason=reason):
                     continue
                 report.auto_resolved += 1
                 _record_transition(connection, alert, "resolved")
@@ -189,7 +187,7 @@ class AlertProcessor:
                     connection,
                     alert_id=alert.id,
                     event_type=AlertEventType.RESOLVED,
-                    actor=ACTOR,
+                    actor=SYSTEM_ACTOR,
                     now=now,
                     details={"metric_key": alert.metric_key, "reason": reason},
                     dispatch=True,
@@ -199,7 +197,7 @@ class AlertProcessor:
     def _redispatch(self, report: ProcessorReport) -> None:
         grace = timedelta(seconds=self._settings.outbox_grace_seconds)
         with self._engine.begin() as connection:
-            waiting = store.undispatched(connection, created_before=self._clock() - grace, limit=self._batch)
+            waiting = outbox.undispatched(connection, created_before=self._clock() - grace, limit=self._batch)
         for event, attempts in waiting:
             if attempts >= self._max_attempts:
                 self._give_up(event, attempts)
@@ -209,7 +207,7 @@ class AlertProcessor:
             except Exception as error:
                 log.exception("alert event %s could not be dispatched", event.event_id)
                 with self._engine.begin() as connection:
-                    store.count_dispatch_attempt(connection, event.event_id)
+                    outbox.count_dispatch_attempt(connection, event.event_id)
                 report.errors.append(f"outbox event {event.event_id}: {type(error).__name__}: {error}")
                 continue
             report.redispatched += 1
@@ -219,12 +217,12 @@ class AlertProcessor:
         """An outbox entry that failed every dispatch: stop trying, and say so in the audit trail."""
         log.error("alert event %s abandoned after %d dispatch attempts", event.event_id, attempts)
         with self._engine.begin() as connection:
-            store.mark_dispatched(connection, event.event_id, now=self._clock())
+            outbox.mark_dispatched(connection, event.event_id, now=self._clock())
             alerts.record_event(
                 connection,
                 alert_id=event.alert_id,
                 event_type=AlertEventType.DELIVERY_FAILED,
-                actor=ACTOR,
+                actor=SYSTEM_ACTOR,
                 now=self._clock(),
                 details={"failed_event_id": event.event_id, "error": f"dispatch failed {attempts} times"},
             )

@@ -23,11 +23,11 @@ from sqlalchemy import Connection
 
 from shared import telemetry
 from shared.db import alerts
-from shared.db.alerts import AlertValues, EventRef
+from shared.db.alerts import AlertValues
 from shared.db.executions import Claim
 from shared.db.kpis import count_outcome, load_kpi
 from shared.db.types import finite_or_none
-from shared.domain.alert import AlertEventType, AlertKind
+from shared.domain.alert import SYSTEM_ACTOR, AlertEventType, AlertKind, EventRef
 from shared.domain.alerting import (
     Decision,
     OpenAlert,
@@ -46,7 +46,6 @@ from shared.settings import Settings
 
 #: The metric key of a KPI's "execution failing" alert.
 FAILURE_KEY = "(execution)"
-ACTOR = "system"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -259,7 +258,7 @@ class AlertRecorder:
     def _resolve(
         self, scope: _Scope, key: str, alert: OpenAlert, reason: str, details: dict[str, Any]
     ) -> list[Transitioned]:
-        if not alerts.resolve(scope.connection, alert.id, now=scope.now, by=ACTOR, reason=reason):
+        if not alerts.resolve(scope.connection, alert.id, now=scope.now, by=SYSTEM_ACTOR, reason=reason):
             return []
         return [self._event(scope, alert.id, key, Transition.RESOLVED, details, dispatch=True)]
 
@@ -277,7 +276,7 @@ class AlertRecorder:
             scope.connection,
             alert_id=alert_id,
             event_type=_EVENT_TYPES[transition],
-            actor=ACTOR,
+            actor=SYSTEM_ACTOR,
             now=scope.now,
             details=details,
             execution_id=scope.execution_id,

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from shared import telemetry
 from shared.db import executions
-from shared.db.alerts import EventRef
+from shared.domain.alert import EventRef
 from shared.errors import InvalidMessage
 from shared.messages import KPI_EXECUTIONS, execution_message, parse_execution_message
 from shared.queues import QueueSender

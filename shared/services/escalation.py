@@ -27,12 +27,10 @@ from sqlalchemy import Engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from shared import telemetry
-from shared.db import alerts
-from shared.db import notifications as store
-from shared.db.alerts import EventRef
-from shared.db.notifications import Delivery, EventContext
-from shared.domain.alert import AlertEventType, AlertStatus
+from shared.db import alerts, deliveries, event_context, outbox, recipients
+from shared.domain.alert import SYSTEM_ACTOR, AlertEventType, AlertStatus, EventRef
 from shared.domain.alert_text import compose, placeholder_values
+from shared.domain.delivery import Delivery, EventContext
 from shared.domain.notification import Channel, DeliveryStatus
 from shared.domain.recipients import Member, address_of, select_recipients
 from shared.domain.retry import retry_backoff
@@ -43,7 +41,6 @@ from shared.settings import Settings
 
 log = logging.getLogger("mgrid.escalation")
 Clock = Callable[[], datetime]
-ACTOR = "system"
 #: Events that tell about a live alert: pointless once the alert is acknowledged or resolved.
 _LIVE_ONLY = frozenset(
     {AlertEventType.OPENED, AlertEventType.RETRIGGERED, AlertEventType.ESCALATED, AlertEventType.UNSILENCED}
@@ -121,14 +118,14 @@ class EventDispatcher:
         report = DispatchReport()
         now = self._clock()
         with self._engine.begin() as connection:
-            context = store.event_context(connection, event_id)
+            context = event_context.load(connection, event_id)
             if context is None:
                 report.missing.append(event_id)
                 return report
             report.event_ids.append(event_id)
             wanted = self._plan(connection, context, now)
-            pending = store.claimable(connection, event_id, now=now) if wanted else []
-            members = store.contacts_by_id(connection, {d.contact_id for d in pending})
+            pending = deliveries.claimable(connection, event_id, now=now) if wanted else []
+            members = recipients.contacts_by_id(connection, {d.contact_id for d in pending})
         notice = _notice(context) if pending else None
         results = [
             self._deliver(
@@ -138,7 +135,7 @@ class EventDispatcher:
         ]
         with self._engine.begin() as connection:
             self._record(connection, context, results, report, now=self._clock())
-            store.mark_dispatched(connection, event_id, now=self._clock())
+            outbox.mark_dispatched(connection, event_id, now=self._clock())
         return report
 
     def dispatch_now(self, event_ids: Sequence[int], *, follow: bool = True) -> DispatchReport:
@@ -156,7 +153,7 @@ class EventDispatcher:
     def dispatch_outbox(self, *, limit: int) -> DispatchReport:
         """Dispatch every outbox entry not dispatched yet, oldest first, at most `limit`."""
         with self._engine.begin() as connection:
-            waiting = store.undispatched(connection, created_before=self._clock(), limit=limit)
+            waiting = outbox.undispatched(connection, created_before=self._clock(), limit=limit)
         return self.dispatch_now([event.event_id for event, _ in waiting])
 
     def retry_due(self, *, limit: int) -> DispatchReport:
@@ -164,13 +161,13 @@ class EventDispatcher:
         report = DispatchReport()
         now = self._clock()
         with self._engine.begin() as connection:
-            due = store.due(connection, now=now, limit=limit)
-            contexts = {e: store.event_context(connection, e) for e in {d.event_id for d in due}}
-            members = store.contacts_by_id(connection, {d.contact_id for d in due})
+            due = deliveries.due(connection, now=now, limit=limit)
+            contexts = {e: event_context.load(connection, e) for e in {d.event_id for d in due}}
+            members = recipients.contacts_by_id(connection, {d.contact_id for d in due})
         by_event: dict[int, list[Delivery]] = {}
         for delivery in due:
             by_event.setdefault(delivery.event_id, []).append(delivery)
-        for event_id, deliveries in by_event.items():
+        for event_id, pending in by_event.items():
             context = contexts[event_id]
             if context is None:
                 continue
@@ -180,7 +177,7 @@ class EventDispatcher:
                 self._deliver(
                     d, self._personal(notice, context, members.get(d.contact_id)), members.get(d.contact_id)
                 )
-                for d in deliveries
+                for d in pending
             ]
             with self._engine.begin() as connection:
                 self._record(connection, context, results, report, now=self._clock())
@@ -201,25 +198,27 @@ class EventDispatcher:
         if silencing.hold_notice(connection, context, now=now):
             return False
         resolved = event_type is AlertEventType.RESOLVED
-        reached = store.notified_channels(connection, context.alert_id) if resolved else {}
-        known = store.contacts_by_id(connection, reached) if reached else {}
-        recipients = select_recipients(
+        reached = recipients.notified_channels(connection, context.alert_id) if resolved else {}
+        known = recipients.contacts_by_id(connection, reached) if reached else {}
+        chosen = select_recipients(
             event_type=event_type,
             level=context.event.escalation_level,
             priority=context.priority,
-            linked=store.linked_members(connection, context.kpi_id) if context.kpi_id is not None else [],
+            linked=recipients.linked_members(connection, context.kpi_id)
+            if context.kpi_id is not None
+            else [],
             notified={cid: (known[cid], channels) for cid, channels in reached.items() if cid in known},
-            admin=store.member_named(connection, self._notifications.admin_contact),
+            admin=recipients.member_named(connection, self._notifications.admin_contact),
         )
-        wanted = [(r.contact_id, channel) for r in recipients for channel in r.channels]
-        store.ensure_deliveries(connection, context.event_id, wanted, now=now)
+        wanted = [(r.contact_id, channel) for r in chosen for channel in r.channels]
+        deliveries.ensure_deliveries(connection, context.event_id, wanted, now=now)
         if not wanted and not resolved:
             log.warning("event %s of alert %s reaches nobody", context.event_id, context.alert_id)
             alerts.record_event(
                 connection,
                 alert_id=context.alert_id,
                 event_type=AlertEventType.NOTIFIED,
-                actor=ACTOR,
+                actor=SYSTEM_ACTOR,
                 now=now,
                 details={
                     "event_id": context.event_id,
@@ -236,15 +235,15 @@ class EventDispatcher:
     def _deliver(self, delivery: Delivery, notice: Notice | None, member: Member | None) -> _Result:
         now = self._clock()
         with self._engine.begin() as connection:
-            if not store.claim(connection, delivery.id, now=now, until=now + self._lease):
+            if not deliveries.claim(connection, delivery.id, now=now, until=now + self._lease):
                 return _Result(delivery=delivery, member=member, outcome=Outcome.HELD)
             if notice is None:
                 reason = "not sent: the alert is no longer open, or a silence holds it"
-                store.mark_unsent(connection, delivery.id, status=DeliveryStatus.DROPPED, reason=reason)
+                deliveries.mark_unsent(connection, delivery.id, status=DeliveryStatus.DROPPED, reason=reason)
                 return _Result(delivery=delivery, member=member, outcome=Outcome.DROPPED, error=reason)
             if delivery.channel not in self._senders():
                 reason = unusable_reason(delivery.channel, self._settings) or "no sender for this channel"
-                store.mark_unsent(connection, delivery.id, status=DeliveryStatus.SKIPPED, reason=reason)
+                deliveries.mark_unsent(connection, delivery.id, status=DeliveryStatus.SKIPPED, reason=reason)
                 return _Result(delivery=delivery, member=member, outcome=Outcome.SKIPPED, error=reason)
         tries, error = self._send(delivery, notice, member)
         with self._engine.begin() as connection:
@@ -301,17 +300,19 @@ class EventDispatcher:
     ) -> _Result:
         now = self._clock()
         if error is None:
-            store.mark_sent(connection, delivery.id, tries=tries, now=now)
+            deliveries.mark_sent(connection, delivery.id, tries=tries, now=now)
             return _Result(delivery=delivery, member=member, outcome=Outcome.SENT)
         attempts = delivery.attempts + tries
         settings = self._notifications
         if error.permanent or attempts >= settings.max_delivery_attempts:
-            store.mark_failed(connection, delivery.id, tries=tries, error=error.reason)
+            deliveries.mark_failed(connection, delivery.id, tries=tries, error=error.reason)
             return _Result(delivery=delivery, member=member, outcome=Outcome.FAILED, error=error.reason)
         backoff = retry_backoff(
             attempts, send_attempts=settings.send_attempts, base_seconds=settings.retry_backoff_seconds
         )
-        store.mark_retry(connection, delivery.id, tries=tries, error=error.reason, retry_at=now + backoff)
+        deliveries.mark_retry(
+            connection, delivery.id, tries=tries, error=error.reason, retry_at=now + backoff
+        )
         return _Result(delivery=delivery, member=member, outcome=Outcome.RETRYING, error=error.reason)
 
     def _record(
@@ -338,7 +339,7 @@ class EventDispatcher:
             connection,
             alert_id=context.alert_id,
             event_type=AlertEventType.NOTIFIED,
-            actor=ACTOR,
+            actor=SYSTEM_ACTOR,
             now=now,
             details={
                 "event_id": context.event_id,
@@ -355,7 +356,7 @@ class EventDispatcher:
                 connection,
                 alert_id=context.alert_id,
                 event_type=AlertEventType.DELIVERY_FAILED,
-                actor=ACTOR,
+                actor=SYSTEM_ACTOR,
                 now=now,
                 details={**_described(result), "failed_event_id": context.event_id},
                 dispatch=tell_admin,

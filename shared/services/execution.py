@@ -25,9 +25,9 @@ from sqlalchemy.exc import DBAPIError
 
 from shared import telemetry
 from shared.db import executions, history, slots
-from shared.db.alerts import EventRef
 from shared.db.executions import Claim
 from shared.db.kpis import count_outcome, load_kpi
+from shared.domain.alert import EventRef
 from shared.domain.baseline import BaselineData, baseline_data, judge
 from shared.domain.evaluation import Evaluation
 from shared.domain.execution import ExecutionStatus

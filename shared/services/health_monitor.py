@@ -28,10 +28,10 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from shared.db import alerts
-from shared.db.alerts import AlertValues, EventRef
+from shared.db.alerts import AlertValues
 from shared.db.health import unresolved_system_alert
 from shared.db.status import heartbeat
-from shared.domain.alert import AlertEventType, AlertKind, Severity
+from shared.domain.alert import SYSTEM_ACTOR, AlertEventType, AlertKind, EventRef, Severity
 from shared.domain.alert_text import SERVICE_NAME
 from shared.domain.health import CheckResult, HealthReport, HealthStatus
 from shared.services.health import check_health
@@ -41,7 +41,6 @@ log = logging.getLogger("mgrid.health_monitor")
 Clock = Callable[[], datetime]
 COMPONENT = "health"
 METRIC_KEY = "service-health"
-ACTOR = "system"
 
 
 class HealthCheck(Protocol):
@@ -143,13 +142,15 @@ class HealthMonitor:
     ) -> None:
         alert_id = result.alert_id
         reason = f"health recovered: {report.status.value}"
-        if alert_id is None or not alerts.resolve(connection, alert_id, now=now, by=ACTOR, reason=reason):
+        if alert_id is None or not alerts.resolve(
+            connection, alert_id, now=now, by=SYSTEM_ACTOR, reason=reason
+        ):
             return
         details = {
             "subject": f"{SERVICE_NAME} is no longer Unhealthy: {report.status.value}",
             "body": describe(report.checks) or "Every check is Healthy.",
             "reason": reason,
-            "by": ACTOR,
+            "by": SYSTEM_ACTOR,
             "status": report.status.value,
         }
         self._record(connection, alert_id, AlertEventType.RESOLVED, details, result, now=now)
@@ -169,7 +170,7 @@ class HealthMonitor:
             connection,
             alert_id=alert_id,
             event_type=event_type,
-            actor=ACTOR,
+            actor=SYSTEM_ACTOR,
             now=now,
             details=details,
             dispatch=True,

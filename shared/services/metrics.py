@@ -39,7 +39,7 @@ from shared.db import metrics as store
 from shared.db.metrics import KpiFreshness
 from shared.domain.alert import UNRESOLVED, Severity
 from shared.domain.execution import ExecutionStatus
-from shared.domain.health import KpiClock, stale_after
+from shared.domain.health import KpiClock, stale_after, staleness_since
 from shared.domain.notification import Channel, DeliveryStatus
 from shared.settings import Settings
 
@@ -120,7 +120,7 @@ def render_metrics(engine: Engine, *, now: datetime, settings: Settings) -> str:
 
 def is_stale(kpi: KpiFreshness, *, now: datetime, grace: timedelta) -> bool:
     """Whether an active, scheduled KPI is overdue for a success; the same rule as the health check's."""
-    since = max(kpi.last_success_at or kpi.updated_at, kpi.updated_at)
+    since = staleness_since(kpi.last_success_at, kpi.updated_at)
     clock = KpiClock(indicator=kpi.indicator, schedule=kpi.schedule, since=since)
     return kpi.is_active and kpi.scheduled and now > stale_after(clock, grace=grace)
 

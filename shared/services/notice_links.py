@@ -8,9 +8,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from shared.db.notifications import EventContext
 from shared.domain import ack_token
 from shared.domain.alert_text import NO_LINKS, NoticeLinks, compose, placeholder_values
+from shared.domain.delivery import EventContext
 from shared.domain.recipients import Member
 from shared.easy_auth import platform_auth_enabled, through_sign_in
 from shared.notify.base import Notice

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from shared.db import scheduling
-from shared.db.alerts import EventRef
 from shared.db.scheduling import Advance, DueKpi
 from shared.db.status import heartbeat
+from shared.domain.alert import EventRef
 from shared.domain.schedule import next_slot_after
 from shared.services.alerting import AlertRecorder
 from shared.settings import Settings

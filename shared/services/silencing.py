@@ -24,13 +24,12 @@ from sqlalchemy import Connection
 
 from shared.db import alerts
 from shared.db import silences as store
-from shared.db.alerts import DueAlert, EventRef
-from shared.db.notifications import EventContext
-from shared.domain.alert import AlertEventType
+from shared.db.alerts import DueAlert
+from shared.domain.alert import SYSTEM_ACTOR, AlertEventType, EventRef
+from shared.domain.delivery import EventContext
 from shared.domain.silence import Silence, covering
 
 log = logging.getLogger("mgrid.silences")
-ACTOR = "system"
 #: Notices a silence holds back.
 SILENCEABLE = frozenset(
     {
@@ -63,7 +62,7 @@ def hold_notice(connection: Connection, context: EventContext, *, now: datetime)
             connection,
             alert_id=context.alert_id,
             event_type=AlertEventType.SILENCED,
-            actor=ACTOR,
+            actor=SYSTEM_ACTOR,
             now=now,
             details={
                 "event_id": context.event_id,
@@ -106,7 +105,7 @@ def _hold(
         connection,
         alert_id=alert_id,
         event_type=AlertEventType.SILENCED,
-        actor=ACTOR,
+        actor=SYSTEM_ACTOR,
         now=now,
         details={"held": "escalation", "silences": _ids(found), "until": until},
     )
@@ -175,7 +174,7 @@ def _notify(
         connection,
         alert_id=alert.id,
         event_type=AlertEventType.UNSILENCED,
-        actor=ACTOR,
+        actor=SYSTEM_ACTOR,
         now=now,
         details={"metric_key": alert.metric_key, "silence_id": silence.id, "reason": "the silence ended"},
         dispatch=True,

@@ -1,6 +1,7 @@
 """Engines for KPI source databases: one per named source, at most `pool_size` connections each.
 
-Built like the monitoring engine (`shared.db.engine`) for the same three databases, with these differences:
+Built like the monitoring engine (`shared.db.engine`; both use `shared.connections`) for the same three
+databases, with these differences:
 
 - every engine has a bounded `QueuePool` (`pool_size`, `max_overflow=0`, `pool_timeout`), so one process
   never opens more than `pool_size` connections to a source;
@@ -26,12 +27,12 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
-from shared.db.engine import (
+from shared.connections import (
     POSTGRES_CONNECT_TIMEOUT_S,
     SQLITE_BUSY_TIMEOUT_S,
     AccessTokenHook,
+    LazyAzureCredential,
     TokenCredential,
-    default_credential,
     uses_token_authentication,
 )
 from shared.errors import UnsupportedDatabaseError
@@ -113,7 +114,7 @@ def _mssql_engine(url: URL, pool: dict[str, Any], credential: TokenCredential | 
     engine = create_engine(read_only_intent(url), pool_pre_ping=True, **pool)
     event.listen(engine, "connect", _configure_mssql_connection)
     if uses_token_authentication(url):
-        event.listen(engine, "do_connect", AccessTokenHook(credential or default_credential()))
+        event.listen(engine, "do_connect", AccessTokenHook(credential or LazyAzureCredential()))
     return engine
 
 

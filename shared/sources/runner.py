@@ -32,7 +32,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from shared.db.engine import TokenCredential
+from shared.connections import TokenCredential
 from shared.domain.kpi import QUERY_PARAMETERS, Kpi, KpiKind
 from shared.domain.observation import Observation
 from shared.sources.contracts import (

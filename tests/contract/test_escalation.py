@@ -21,8 +21,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from shared.db import alerts as alert_store
-from shared.db.alerts import AlertValues, EventRef
+from shared.db.alerts import AlertValues
 from shared.db.tables import alert_events, alerts, dead_letters, notifications, outbox, system_status
+from shared.domain.alert import EventRef
 from shared.domain.notification import Channel
 from shared.notify.base import DeliveryError, Notice
 from shared.services.alert_actions import AlertActions, AlertConflict, AlertNotFound, InvalidAction

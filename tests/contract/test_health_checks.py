@@ -22,7 +22,7 @@ from sqlalchemy.sql import ClauseElement
 from shared.db import alerts as alert_store
 from shared.db.alerts import AlertValues
 from shared.db.engine import create_monitoring_engine
-from shared.db.notifications import mark_dispatched
+from shared.db.outbox import mark_dispatched
 from shared.db.status import heartbeat
 from shared.db.tables import kpi_executions, kpis
 from shared.domain.alert import AlertEventType, AlertKind, Severity

@@ -16,11 +16,11 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from shared.db import alerts as alert_store
-from shared.db.alerts import AlertValues, EventRef
+from shared.db.alerts import AlertValues
 from shared.db.engine import create_monitoring_engine
 from shared.db.status import heartbeat
 from shared.db.tables import alert_events, alerts, outbox, system_status
-from shared.domain.alert import AlertKind, Severity
+from shared.domain.alert import AlertKind, EventRef, Severity
 from shared.domain.health import HealthReport
 from shared.notify import build_senders
 from shared.services.escalation import EventDispatcher

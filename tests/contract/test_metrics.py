@@ -13,7 +13,7 @@ from sqlalchemy import Connection, insert, update
 
 from shared.db import alerts as alert_store
 from shared.db.alerts import AlertValues
-from shared.db.notifications import mark_dispatched
+from shared.db.outbox import mark_dispatched
 from shared.db.status import heartbeat
 from shared.db.tables import alerts, kpi_executions, kpis, notifications
 from shared.domain.alert import AlertEventType, AlertKind, Severity

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from shared.db.engine import uses_token_authentication
+from shared.connections import uses_token_authentication
 from shared.settings import catalog
 from shared.settings.schedules import FLAT_BY_OLD_NAME, SCHEDULE_SETTINGS
 from shared.telemetry_auth import authentication_parts

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from shared.db import alerts as alert_store
-from shared.db.alerts import AlertValues, EventRef
+from shared.db.alerts import AlertValues
 from shared.db.tables import contacts, notifications
-from shared.domain.alert import AlertEventType, AlertKind, Severity
+from shared.domain.alert import AlertEventType, AlertKind, EventRef, Severity
 from shared.notify import build_senders
 from shared.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from shared.services.alert_processor import AlertProcessor

@@ -21,7 +21,7 @@ import pyodbc
 import pytest
 from sqlalchemy import event
 
-from shared.db.engine import SQL_COPT_SS_ACCESS_TOKEN
+from shared.connections import SQL_COPT_SS_ACCESS_TOKEN
 from shared.domain.kpi import Kpi, KpiKind
 from shared.sources.contracts import ProcedureContract, ProcedureSignature, ResultSet
 from shared.sources.dialects import Failure

@@ -16,15 +16,15 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from shared.db.engine import (
+from shared.connections import (
     AZURE_SQL_SCOPE,
     SQL_COPT_SS_ACCESS_TOKEN,
     AccessTokenHook,
     access_token_struct,
-    create_monitoring_engine,
     strip_trusted_connection,
     uses_token_authentication,
 )
+from shared.db.engine import create_monitoring_engine
 
 AZURE_SQL_URL = (
     "mssql+pyodbc://@example.database.windows.net:1433/monitoring"

@@ -1,0 +1,49 @@
+"""Where code may reach: the domain is pure (the standard library and itself), messages and sources do not
+touch the monitoring repositories, and nothing in the domain reads the settings."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def imports_of(path: Path) -> set[str]:
+    """The modules a file imports (absolute names; relative imports are not used here)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def python_files(*parts: str) -> list[Path]:
+    target = SHARED.joinpath(*parts)
+    return [target] if target.suffix == ".py" else sorted(target.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", python_files("domain"), ids=lambda p: p.name)
+def test_the_domain_imports_only_the_standard_library_and_itself(path: Path) -> None:
+    impure = {
+        name
+        for name in imports_of(path)
+        if name.split(".")[0] not in sys.stdlib_module_names and not name.startswith("shared.domain")
+    }
+    assert impure == set()
+
+
+@pytest.mark.parametrize(
+    "path", [*python_files("messages.py"), *python_files("sources")], ids=lambda p: p.name
+)
+def test_messages_and_sources_do_not_reach_into_the_monitoring_database(path: Path) -> None:
+    assert {name for name in imports_of(path) if name.startswith(("shared.db", "shared.settings"))} == set()
+
+
+def test_the_connection_plumbing_reads_no_settings() -> None:
+    assert not any(name.startswith("shared.settings") for name in imports_of(SHARED / "connections.py"))
