@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, bindparam, case, or_, select, update
 
 from shared.db.tables import kpis
+from shared.db.types import UtcDateTime
 from shared.domain.kpi import (
     SEASONAL_TOLERANCE,
     Aggregate,
@@ -130,6 +132,72 @@ def load_kpi(connection: Connection, kpi_id: int) -> Kpi | None:
     """The KPI with `kpi_id`, or None when it does not exist (any more)."""
     row = connection.execute(_LOAD, {"p_id": kpi_id}).mappings().first()
     return None if row is None else kpi_from_row(row)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    """What recording an execution's outcome found on its KPI."""
+
+    failures: int  #: failures in a row, this one included (0 after a success)
+    #: a newer slot of the KPI had already finished: the failure count and the "execution failing" alert
+    #: are left as that slot left them
+    newer_run: bool
+    #: a newer slot's metrics had already been evaluated: this slot's metric alert transitions are skipped
+    newer_evaluation: bool
+
+
+_SLOT = bindparam("p_slot", type_=UtcDateTime())
+
+
+def _later(column: ColumnElement[datetime]) -> ColumnElement[datetime]:
+    """The later of the column and the execution's slot."""
+    return case((or_(column.is_(None), column < _SLOT), _SLOT), else_=column)
+
+
+_NEWER_RUN = kpis.c.last_run_slot > _SLOT
+_RETURNED = (kpis.c.consecutive_failures, kpis.c.last_run_slot, kpis.c.last_evaluated_slot)
+# One statement per outcome: every SET reads the row as it was, so a newer slot that already finished leaves
+# the failure count alone; the row lock serialises concurrent finishes of the KPI.
+_SUCCEEDED = (
+    update(kpis)
+    .where(kpis.c.id == bindparam("p_kpi"))
+    .values(
+        consecutive_failures=case((_NEWER_RUN, kpis.c.consecutive_failures), else_=0),
+        last_success_at=bindparam("p_now", type_=UtcDateTime()),
+        last_run_slot=_later(kpis.c.last_run_slot),
+        last_evaluated_slot=_later(kpis.c.last_evaluated_slot),
+    )
+    .returning(*_RETURNED)
+)
+_FAILED = (
+    update(kpis)
+    .where(kpis.c.id == bindparam("p_kpi"))
+    .values(
+        consecutive_failures=case(
+            (_NEWER_RUN, kpis.c.consecutive_failures), else_=kpis.c.consecutive_failures + 1
+        ),
+        last_run_slot=_later(kpis.c.last_run_slot),
+    )
+    .returning(*_RETURNED)
+)
+
+
+def record_outcome(
+    connection: Connection, kpi_id: int, *, slot: datetime, succeeded: bool, now: datetime
+) -> Outcome:
+    """Count the outcome of the execution of `slot` on its KPI: the consecutive failures (unless a newer slot
+    already finished) and the newest slots run and evaluated. Say whether a newer slot came first. The UPDATE
+    locks the KPI row, which serialises concurrent finishes of one KPI."""
+    if succeeded:
+        returned = connection.execute(_SUCCEEDED, {"p_kpi": kpi_id, "p_slot": slot, "p_now": now})
+    else:
+        returned = connection.execute(_FAILED, {"p_kpi": kpi_id, "p_slot": slot})
+    failures, last_run, last_evaluated = returned.one()
+    return Outcome(
+        failures=int(failures),
+        newer_run=last_run is not None and last_run > slot,
+        newer_evaluation=succeeded and last_evaluated is not None and last_evaluated > slot,
+    )
 
 
 def count_outcome(connection: Connection, kpi_id: int, *, succeeded: bool, now: datetime) -> int:

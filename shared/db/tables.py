@@ -106,6 +106,10 @@ kpis = Table(
     Column("next_run_at", UtcDateTime),
     Column("last_success_at", UtcDateTime),
     Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    # The newest slot whose execution finished, and the newest whose metrics were evaluated (it succeeded):
+    # an older slot finishing later records its history but not its alert transitions.
+    Column("last_run_slot", UtcDateTime),
+    Column("last_evaluated_slot", UtcDateTime),
     created_at(),
     Column("updated_at", UtcDateTime, nullable=False),
     CheckConstraint("priority IN (1, 2)", name="priority_valid"),

@@ -25,7 +25,7 @@ from shared import telemetry
 from shared.db import alerts
 from shared.db.alerts import AlertValues
 from shared.db.executions import Claim
-from shared.db.kpis import count_outcome, load_kpi
+from shared.db.kpis import Outcome, count_outcome, load_kpi
 from shared.db.types import finite_or_none
 from shared.domain.alert import SYSTEM_ACTOR, AlertEventType, AlertKind, EventRef
 from shared.domain.alerting import (
@@ -63,6 +63,8 @@ class Recorded:
 
     evaluations: list[Evaluation]
     transitions: list[Transitioned]
+    #: why some transitions were not applied (a newer slot of the KPI came first), or None
+    skipped: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,12 +91,17 @@ class AlertRecorder:
         claimed: Claim,
         evaluations: list[Evaluation],
         *,
-        failures: int,
+        outcome: Outcome,
         succeeded: bool,
         now: datetime,
     ) -> Recorded:
         """Apply the breach decisions of each evaluated metric (and of each alerted key the run did not
-        return: no data) and the KPI's failure decision."""
+        return: no data) and the KPI's failure decision.
+
+        A slot that finishes after a newer slot of its KPI (its message was lost and re-sent by the sweep)
+        must not undo what the newer one decided: its metric transitions (open, retrigger, resolve, streaks,
+        no data, stale marks) are skipped when a newer slot's metrics were already evaluated, and its failure
+        decision when a newer slot already finished. Its history is still written by the caller."""
         scope = _Scope(
             connection=connection,
             kpi=kpi,
@@ -108,11 +115,13 @@ class AlertRecorder:
             alerted = [key for key in open_alerts if key != FAILURE_KEY]
             missing = missing_keys(reported=(e.key for e in evaluations), alerted=alerted)
             evaluations = [*evaluations, *map(no_data_evaluation, missing)]
-            done += self._metrics(scope, claimed.slot, evaluations, open_alerts)
-        done += self._failure(
-            scope, failed=not succeeded, failures=failures, alert=open_alerts.get(FAILURE_KEY)
-        )
-        return Recorded(evaluations=evaluations, transitions=done)
+            if not outcome.newer_evaluation:
+                done += self._metrics(scope, claimed.slot, evaluations, open_alerts)
+        if not outcome.newer_run:
+            done += self._failure(
+                scope, failed=not succeeded, failures=outcome.failures, alert=open_alerts.get(FAILURE_KEY)
+            )
+        return Recorded(evaluations=evaluations, transitions=done, skipped=_skipped(outcome, succeeded))
 
     def record_failure(
         self, connection: Connection, kpi_id: int, execution_id: uuid.UUID, *, error: str, now: datetime
@@ -290,6 +299,18 @@ class AlertRecorder:
             metric_key=key,
         )
         return Transitioned(alert_id=alert_id, metric_key=key, transition=transition, event=event)
+
+
+def _skipped(outcome: Outcome, succeeded: bool) -> str | None:
+    """What `after_execution` left out because a newer slot of the KPI came first."""
+    parts = []
+    if succeeded and outcome.newer_evaluation:
+        parts.append("metric alert transitions")
+    if outcome.newer_run:
+        parts.append("the failure count and its alert")
+    if not parts:
+        return None
+    return f"{' and '.join(parts)} skipped: a newer slot of the KPI was already recorded"
 
 
 def _band_details(evaluation: Evaluation) -> dict[str, Any]:

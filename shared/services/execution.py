@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from shared import telemetry
 from shared.db import executions, history, slots
 from shared.db.executions import Claim
-from shared.db.kpis import count_outcome, load_kpi
+from shared.db.kpis import load_kpi, record_outcome
 from shared.domain.alert import EventRef
 from shared.domain.baseline import BaselineData, baseline_data, judge
 from shared.domain.evaluation import Evaluation
@@ -74,6 +74,8 @@ class ExecutionReport:
     transitions: list[Transitioned] = field(default_factory=list)
     events: list[EventRef] = field(default_factory=list)
     deferred: bool = False  #: no concurrency slot was free: send the message again, later
+    #: why alert transitions were skipped (a newer slot of the KPI was recorded first), or None
+    alerts_skipped: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -206,7 +208,16 @@ class Executor:
             result = self._run(started.kpi, started.claimed)
             evaluations = judge(started.kpi, result.observations, started.baseline)
             duration_ms = int((time.monotonic() - began) * 1000)
-            recorded = self._record(connection, started, result, evaluations, duration_ms, report)
+            try:
+                recorded = self._record(connection, started, result, evaluations, duration_ms, report)
+            except DBAPIError as error:
+                # The monitoring database dropped the connection while the source ran (a restart, a
+                # failover): SQLAlchemy has invalidated it, and the next use reconnects. The lease is still
+                # ours, so record once more now rather than leave the execution to its lease's expiry.
+                if not error.connection_invalidated:
+                    raise
+                log.warning("the monitoring connection died during the run; recording on a fresh one")
+                recorded = self._record(connection, started, result, evaluations, duration_ms, report)
         finally:
             if not recorded:  # the slot is freed with the outcome; otherwise free it on its own
                 with connection.begin():
@@ -231,7 +242,7 @@ class Executor:
         kpi, claimed, now = started.kpi, started.claimed, self._clock()
         succeeded = result.status is ExecutionStatus.SUCCEEDED
         with connection.begin() as transaction:
-            failures = count_outcome(connection, kpi.id, succeeded=succeeded, now=now)
+            outcome = record_outcome(connection, kpi.id, slot=claimed.slot, succeeded=succeeded, now=now)
             if not executions.finish(
                 connection,
                 claimed,
@@ -249,11 +260,20 @@ class Executor:
             if succeeded:
                 _store_history(connection, kpi, claimed, evaluations, now)
             recorded = self._alerts.after_execution(
-                connection, kpi, claimed, evaluations, failures=failures, succeeded=succeeded, now=now
+                connection, kpi, claimed, evaluations, outcome=outcome, succeeded=succeeded, now=now
             )
+            if recorded.skipped is not None:
+                log.warning(
+                    "execution %s (slot %s) finished after a newer slot of KPI %s: %s",
+                    claimed.execution_id,
+                    f"{claimed.slot:%Y-%m-%d %H:%M:%S}",
+                    kpi.indicator,
+                    recorded.skipped,
+                )
             slots.release(connection, kpi.source, started.slot_no, claimed.execution_id)
         report.status, report.duration_ms, report.error = result.status.value, duration_ms, result.error
         report.evaluations, report.transitions = recorded.evaluations, recorded.transitions
+        report.alerts_skipped = recorded.skipped
         report.events = [t.event for t in report.transitions if t.event is not None]
         telemetry.record_execution(kpi=kpi.indicator, outcome=result.status.value, duration_ms=duration_ms)
         for e in evaluations:

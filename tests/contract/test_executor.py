@@ -246,6 +246,77 @@ def test_failures_open_an_execution_failing_alert_after_n_in_a_row_and_a_success
     ]
 
 
+def _queue_two_slots(pipeline: Pipeline, kpi: Kpi) -> tuple[uuid.UUID, uuid.UUID]:
+    """Slot t and slot t+5 min of a new KPI, both queued (t's message was lost and is re-sent later)."""
+    with pipeline.database.engine.begin() as connection:
+        kpi_id = insert_kpi(connection, kpi, next_run_at=None)
+        older = pipeline.queue_slot(connection, kpi_id, NOW)
+        newer = pipeline.queue_slot(connection, kpi_id, NOW + timedelta(minutes=5))
+    return older, newer
+
+
+def test_an_older_slot_finishing_after_a_newer_one_writes_its_history_but_opens_no_alert(
+    pipeline: Pipeline,
+) -> None:
+    older, newer = _queue_two_slots(pipeline, make_kpi(sql_text=READINGS))
+    set_readings(pipeline, k=100)  # the newer slot runs first and is clean
+    assert pipeline.run(newer).transitions == []
+    set_readings(pipeline, k=50)  # the older slot, re-sent by the sweep, breaches
+    report = pipeline.run(older)
+    assert report.status == "succeeded"
+    assert report.transitions == []
+    assert report.alerts_skipped is not None and "newer slot" in report.alerts_skipped
+    assert [(m["key"], m["breach"]) for m in report.to_dict()["metrics"]] == [("k", True)]
+    assert sorted(pipeline.rows(historical_data, historical_data.c.value)) == [(50.0,), (100.0,)]
+    assert pipeline.rows(alerts, alerts.c.id) == []
+    assert pipeline.rows(alert_events, alert_events.c.id) == []
+    assert pipeline.rows(outbox, outbox.c.id) == []
+
+
+def test_an_older_clean_slot_finishing_late_does_not_resolve_the_newer_slots_alert(
+    pipeline: Pipeline,
+) -> None:
+    older, newer = _queue_two_slots(pipeline, make_kpi(sql_text=READINGS))
+    set_readings(pipeline, k=50)
+    assert [t.transition.value for t in pipeline.run(newer).transitions] == ["opened"]
+    set_readings(pipeline, k=100)
+    report = pipeline.run(older)
+    assert (report.status, report.transitions) == ("succeeded", [])
+    assert report.alerts_skipped is not None
+    assert pipeline.rows(alerts, alerts.c.status) == [("open",)]
+    assert [e for (e,) in pipeline.rows(alert_events, alert_events.c.event_type)] == ["opened"]
+
+
+def test_an_older_slot_failing_late_neither_counts_nor_opens_an_execution_failing_alert(
+    pipeline: Pipeline,
+) -> None:
+    kpi = make_kpi(sql_text=READINGS, policy=AlertPolicy(failure_alert_after=1))
+    older, newer = _queue_two_slots(pipeline, kpi)
+    set_readings(pipeline, k=100)
+    assert pipeline.run(newer).status == "succeeded"
+    with pipeline.database.engine.begin() as connection:  # the source breaks before the older slot runs
+        connection.execute(kpis.update().values(sql_text="SELECT nope FROM missing_table"))
+    report = pipeline.run(older)
+    assert (report.status, report.transitions) == ("failed", [])
+    assert report.alerts_skipped is not None
+    assert pipeline.rows(kpis, kpis.c.consecutive_failures) == [(0,)]
+    assert pipeline.rows(alerts, alerts.c.id) == []
+
+
+def test_slots_finishing_in_order_apply_every_transition(pipeline: Pipeline) -> None:
+    older, newer = _queue_two_slots(pipeline, make_kpi(sql_text=READINGS))
+    set_readings(pipeline, k=50)
+    first = pipeline.run(older)
+    set_readings(pipeline, k=100)
+    second = pipeline.run(newer)
+    assert [t.transition.value for t in first.transitions] == ["opened"]
+    assert [t.transition.value for t in second.transitions] == ["resolved"]
+    assert (first.alerts_skipped, second.alerts_skipped) == (None, None)
+    assert pipeline.rows(kpis, kpis.c.last_run_slot, kpis.c.last_evaluated_slot) == [
+        (NOW + timedelta(minutes=5), NOW + timedelta(minutes=5))
+    ]
+
+
 def test_no_rows_is_a_successful_execution_without_metrics(pipeline: Pipeline) -> None:
     set_readings(pipeline)
     _, execution_id = pipeline.queue(make_kpi(sql_text=READINGS))
@@ -413,3 +484,55 @@ def test_a_dead_pooled_connection_is_replaced_and_the_claim_retried(
     report = executor.execute(execution_id, owner="e1")
     runner.dispose()
     assert report.status == "succeeded"
+
+
+class CuttingRunner(CountingRunner):
+    """Runs the query, then has the server drop every monitoring connection of the database (a restart
+    while the source query ran)."""
+
+    def __init__(self, urls: dict[str, str], admin: Engine, database: str) -> None:
+        super().__init__(urls)
+        self.admin, self.database = admin, database
+
+    def run(self, kpi: Kpi, **kwargs: Any) -> list[Observation]:
+        observations = super().run(kpi, **kwargs)
+        with self.admin.connect() as admin:
+            cut = admin.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = :db AND application_name = 'monitoringgrid'"
+                ),
+                {"db": self.database},
+            )
+        assert cut, "the executor's monitoring connection was not found"
+        return observations
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_connection_dropped_during_the_run_is_replaced_and_the_outcome_recorded_at_once(
+    database: Database, source_url: str, postgres_admin: Engine
+) -> None:
+    runner = CuttingRunner({"main": source_url}, postgres_admin, database.engine.url.database or "")
+    executor = Executor(database.engine, runner, settings_with())
+    with database.engine.begin() as connection:
+        kpi_id = insert_kpi(
+            connection,
+            make_kpi(sql_text="SELECT 'k' AS key, 50 AS current_value, 100 AS historical_value"),
+            next_run_at=None,
+        )
+        execution_id = Pipeline.queue_slot(None, connection, kpi_id, NOW)  # type: ignore[arg-type]
+    report = executor.execute(execution_id, owner="e1")
+    runner.dispose()
+    assert report.status == "succeeded"
+    assert [t.transition.value for t in report.transitions] == ["opened"]
+    with database.engine.connect() as connection:
+        assert connection.execute(select(kpi_executions.c.status, kpi_executions.c.attempt)).all() == [
+            ("succeeded", 1)
+        ]
+        assert (
+            connection.scalar(
+                select(func.count()).select_from(source_slots).where(source_slots.c.execution_id.is_not(None))
+            )
+            == 0
+        )

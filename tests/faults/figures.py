@@ -166,6 +166,42 @@ def late_slots(database: Database) -> int:
     return late
 
 
+def stale_transitions(database: Database) -> int:
+    """Alert transitions written by an execution after a newer slot of its KPI had been recorded: a metric
+    transition after a newer slot had succeeded (evaluated its metrics), an "execution failing" transition
+    after a newer slot had finished. The executor skips both, so this must be 0."""
+    with database.engine.connect() as connection:
+        runs = connection.execute(
+            select(
+                kpi_executions.c.id,
+                kpi_executions.c.kpi_id,
+                kpi_executions.c.slot,
+                kpi_executions.c.status,
+                kpi_executions.c.finished_at,
+            ).where(kpi_executions.c.finished_at.is_not(None))
+        ).all()
+        events = connection.execute(
+            select(alert_events.c.execution_id, alerts.c.metric_key)
+            .join(alerts, alerts.c.id == alert_events.c.alert_id)
+            .where(alert_events.c.execution_id.is_not(None))
+        ).all()
+    by_id = {run.id: run for run in runs}
+    stale = 0
+    for execution_id, metric_key in events:
+        run = by_id.get(execution_id)
+        if run is None:
+            continue
+        counts = ("succeeded",) if metric_key != "(execution)" else FINISHED
+        stale += any(
+            other.kpi_id == run.kpi_id
+            and other.slot > run.slot
+            and other.status in counts
+            and other.finished_at < run.finished_at
+            for other in runs
+        )
+    return stale
+
+
 def unfinished_before(database: Database, moment: datetime) -> int:
     """Executions and outbox entries created before `moment` not yet done, and their pending deliveries."""
     with database.engine.connect() as connection:
