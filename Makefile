@@ -122,3 +122,12 @@ bench-api: deps
 .PHONY: bench-cost
 bench-cost: $(PY_STAMP)
 	$(BIN)/python -m benchmarks.cost $(COST_ARGS)
+
+# Soak: three devhosts, 300 KPIs every minute for 20 minutes, with the fault suite's faults (Azurite lost, mail
+# down, webhook failing, monitoring database restarted, a host killed) at random times (about 25 minutes);
+# writes only the `<!-- soak:start -->` section of benchmarks/RESULTS.md. A smoke run:
+# make bench-soak SOAK_ARGS="--minutes 3 --kpis 60 --output /tmp/soak.md"
+.PHONY: bench-soak
+bench-soak: deps
+	-scripts/ensure-postgres
+	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)

@@ -30,8 +30,8 @@ from shared.errors import UnsupportedDatabaseError
 
 #: Pooled server connections are replaced after this long. There is no ping before each use (a round trip
 #: per checkout): a connection that died anyway fails its first statement, SQLAlchemy then discards the
-#: pool's connections, and the hot path retries once (`Executor.execute`); elsewhere the invocation fails
-#: and the host retries it.
+#: pool's connections, and the executor retries its claim or its recording once on a fresh connection
+#: (`Executor.execute`, docs/testing.md); elsewhere the invocation fails and the host retries it.
 POOL_RECYCLE_S = 1800
 
 

@@ -4,7 +4,10 @@ Used by the `kpi_executor` queue function and by `mgrid kpi run`, so both take e
 At-least-once safe: a claim is a conditional UPDATE with a lease; everything the run produces (history rows,
 streaks, alerts, their events and outbox entries, the execution's end state) is written in one transaction
 that first re-checks the lease, so a redelivered message, a second executor or a crash mid-run never records
-twice. The source is queried outside any monitoring-database transaction.
+twice. The source is queried outside any monitoring-database transaction. A slot that finishes after a newer
+slot of its KPI (its message was lost and re-sent) writes its history but not its alert transitions
+(`AlertRecorder.after_execution`). A connection the database dropped (a restart) is replaced and the claim,
+or the recording, retried once.
 
 One execution costs one monitoring connection checkout and two short transactions: (1) claim, load the KPI,
 take a concurrency slot and read the history baseline; (2) record the outcome and free the slot. The hot-path

@@ -223,10 +223,15 @@ def unfinished_before(database: Database, moment: datetime) -> int:
 
 def unmarked_keys(database: Database) -> set[Key]:
     """(event, address) of the deliveries not yet marked sent (nor failed, skipped or dropped)."""
+    return delivery_keys(database, "pending")
+
+
+def delivery_keys(database: Database, *statuses: str) -> set[Key]:
+    """(event, address) of the email and webhook deliveries in one of `statuses`."""
     query = (
         select(notifications.c.event_id, notifications.c.channel, contacts.c.email, contacts.c.webhook_url)
         .join(contacts, contacts.c.id == notifications.c.contact_id)
-        .where(notifications.c.status == "pending")
+        .where(notifications.c.status.in_(statuses))
     )
     with database.engine.connect() as connection:
         rows = connection.execute(query).all()
