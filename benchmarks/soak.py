@@ -62,7 +62,7 @@ from shared.db import migrate
 from shared.db.engine import create_monitoring_engine
 from shared.db.tables import alert_events, alerts, kpi_executions, kpis, notifications, outbox
 from tests.conftest import Database
-from tests.e2e.harness import Devhost, start_devhost, wait_until
+from tests.e2e.harness import Devhost, start_devhost
 from tests.faults.cluster import Cluster, binaries
 from tests.faults.conftest import add_alerting_kpis, fault_env, first_slot_soon
 from tests.faults.figures import (
@@ -84,6 +84,7 @@ from tests.faults.figures import (
 )
 from tests.faults.processes import Azurite, Mailbox
 from tests.receivers import HttpReceiver, ReceivedRequest, Reply, http_capture
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- soak:start -->", "<!-- soak:end -->"
