@@ -141,7 +141,7 @@ def run_on(residuals: Sequence[Residual], *, side: int, rule: RunRule) -> Run | 
         z = residual.z
         if z is None or side * z <= 0 or (residual.breach and later_clean):
             break
-        later_clean = not residual.breach
+        later_clean = length > 1 and not residual.breach
         total += side * z - rule.reference
         if length == 1 and total <= 0:
             return None
