@@ -49,7 +49,7 @@ _WEEK = timedelta(weeks=1)
 #: beyond the single-slot `tolerance`.
 RUN_SLOTS = 4
 RUN_REFERENCE = 1.0
-RUN_DECISION_OVER_TOLERANCE = 0.5
+RUN_DECISION_OVER_TOLERANCE = 1.0
 
 Position = tuple[int, int, int]  #: weekday, hour, minute on the schedule's wall clock
 
