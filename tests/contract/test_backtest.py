@@ -102,7 +102,7 @@ def test_slots_inside_the_band_that_run_off_the_same_way_open_an_alert(
 ) -> None:
     hours = [NOW - timedelta(hours=h) for h in range(1, 5 * 168)]
     source_series.add([(at, WEEKLY[round((NOW - at) / timedelta(weeks=1))]) for at in hours])
-    values = [135, 135, 135, 135, 101, 101]  # each inside the band, about 2.7 noise sd above 101
+    values = [140, 140, 140, 140, 101, 101]  # each inside the band, about 3 noise sd above 101
     slots = [NOW + timedelta(hours=i) for i in range(len(values))]
     source_series.add(zip(slots, values, strict=True))
     with database.engine.begin() as connection:
@@ -118,7 +118,7 @@ def test_slots_inside_the_band_that_run_off_the_same_way_open_an_alert(
     assert all(
         e.lower is not None and e.upper is not None and e.lower < e.current < e.upper for e in evaluations
     )
-    # One slot alone, or two, is not enough; the third makes the run: 3 x (2.7 - 1) > 4.5.
+    # One slot alone, or two, is not enough; the third makes the run: 3 x (3 - 1) > 4 + 1.
     assert [e.breach for e in evaluations] == [False, False, True, True, False, False]
     assert "ends 3 slots above the expected values" in evaluations[2].reasons[0]
     assert [(e.opened_at, e.resolved_at) for e in result.episodes] == [(slots[2], slots[4])]

@@ -65,9 +65,9 @@ def test_a_run_sums_the_evidence_of_the_slots_ending_at_the_judged_one(
     assert run_on(residuals(*zs, breaches=breaches), side=side, rule=RUNS) == found
 
 
-def test_the_run_rule_lies_half_a_standard_deviation_beyond_the_band() -> None:
-    assert RunRule.for_tolerance(4.0) == RunRule(decision=4.5, slots=4, reference=1.0)
-    assert RunRule.for_tolerance(5.0).decision == 5.5
+def test_the_run_rule_lies_one_standard_deviation_beyond_the_band() -> None:
+    assert RunRule.for_tolerance(4.0) == RunRule(decision=5.0, slots=4, reference=1.0)
+    assert RunRule.for_tolerance(3.5).decision == 4.5
 
 
 def flat_history(rate: float, *, weeks: int = 8, growth: float = 0.0, seed: int = 3) -> list[Sample]:
@@ -167,9 +167,9 @@ def at_z(history: SeasonalHistory, at: datetime, z: float) -> float:
     [
         # Inside the band on its own (2.5 sd) and alone: clean.
         ([], None, 2.5, Direction.BOTH, 0, False),
-        # Three slots 2.4 sd high: 3 x 1.4 = 4.2, not more than 4.5: clean.
+        # Three slots 2.4 sd high: 3 x 1.4 = 4.2, not more than 5: clean.
         ([2.4, 2.4], None, 2.4, Direction.BOTH, 0, False),
-        # Four such slots: 6 > 4.5, a breach.
+        # Four slots 2.5 sd high: 4 x 1.5 = 6 > 5, a breach.
         ([2.5, 2.5, 2.5], None, 2.5, Direction.BOTH, 0, True),
         # ... only on a side the direction allows.
         ([2.5, 2.5, 2.5], None, 2.5, Direction.DOWN, 0, False),
