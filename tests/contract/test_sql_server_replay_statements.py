@@ -21,7 +21,6 @@ from tests.conftest import Database
 from tests.contract.replay_source import Series, hourly_kpi
 from tests.factories import NOW, insert_kpi
 
-
 VERDICTS = (
     "SELECT historical_data.metric_key, historical_data.window_end, historical_data.value,"
     " historical_data.breach \nFROM historical_data"
