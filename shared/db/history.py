@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Select, bindparam, false, insert, or_, select
 
 from shared.db.tables import historical_data
 from shared.db.types import finite_or_none
-from shared.domain.baseline import nearest_values, samples_of
+from shared.domain.baseline import Verdict, nearest_values, samples_of, verdicts_of
 from shared.domain.evaluation import Evaluation
 from shared.domain.seasonal import Sample
 
@@ -122,6 +122,29 @@ def samples_within(
         params[f"p_from{i}"], params[f"p_to{i}"] = start, end
     rows = connection.execute(_within(len(ranges)), params)
     return samples_of((r.metric_key, r.window_end, r.value) for r in rows)
+
+
+@functools.cache
+def _verdicts() -> Select[tuple[str, datetime, float, bool]]:
+    """History rows of one KPI whose window ended inside one time range, with their verdicts."""
+    return select(
+        historical_data.c.metric_key,
+        historical_data.c.window_end,
+        historical_data.c.value,
+        historical_data.c.breach,
+    ).where(
+        historical_data.c.kpi_id == bindparam("p_kpi"),
+        historical_data.c.window_end.between(bindparam("p_from"), bindparam("p_to")),
+    )
+
+
+def verdicts_between(
+    connection: Connection, *, kpi_id: int, start: datetime, end: datetime
+) -> dict[str, list[Verdict]]:
+    """For each metric key of the KPI, the values whose window ended in `[start, end]` with their verdicts
+    (the slots just before the one being judged: what a seasonal run of slots reads), each instant once."""
+    rows = connection.execute(_verdicts(), {"p_kpi": kpi_id, "p_from": start, "p_to": end})
+    return verdicts_of((r.metric_key, r.window_end, r.value, r.breach) for r in rows)
 
 
 def rows_of(evaluations: Sequence[Evaluation]) -> list[HistoryRow]:

@@ -12,10 +12,22 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from shared.domain.evaluation import Evaluation, aggregate, baseline_slots, evaluate
-from shared.domain.kpi import BaselineMode, Kpi, Schedule
+from shared.domain.kpi import BaselineMode, Direction, Kpi, Schedule
 from shared.domain.observation import Observation
 from shared.domain.schedule import latest_slot_at_or_before, next_slot_after
-from shared.domain.seasonal import NEIGHBOURS, Sample, SeasonalRule, earlier_slots, seasonal_band
+from shared.domain.seasonal import (
+    NEIGHBOURS,
+    RUN_SLOTS,
+    Band,
+    Residual,
+    Run,
+    RunRule,
+    Sample,
+    SeasonalHistory,
+    SeasonalRule,
+    earlier_slots,
+    run_on,
+)
 
 #: The neighbouring slots read for the noise estimate reach at most this far either side.
 _MAX_SPAN = timedelta(days=3)
@@ -30,6 +42,19 @@ WithinReader = Callable[[Sequence[tuple[datetime, datetime]]], dict[str, list[Sa
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Verdict:
+    """A stored value with its verdict: what a run of slots reads of the slots just before the judged one."""
+
+    at: datetime
+    value: float
+    breach: bool
+
+
+#: Reads the latest values of every key with their verdicts: (from, to) inclusive -> values per key.
+RecentReader = Callable[[datetime, datetime], dict[str, list[Verdict]]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SeasonalPlan:
     """Where a seasonal baseline reads: the scheduled slot it stands for, its clock, and the time ranges
     (one per earlier week) holding that slot and its neighbours."""
@@ -37,6 +62,8 @@ class SeasonalPlan:
     anchor: datetime
     zone: tzinfo
     ranges: tuple[tuple[datetime, datetime], ...]
+    #: the scheduled slots just before the anchor whose values a run of slots ends with, newest first
+    recent: tuple[datetime, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -46,6 +73,8 @@ class BaselineData:
     history: Mapping[str, Sequence[float]] = field(default_factory=dict)
     seasonal: Mapping[str, Sequence[Sample]] = field(default_factory=dict)
     plan: SeasonalPlan | None = None
+    #: the values stored for the plan's recent slots, with their verdicts
+    recent: Mapping[str, Sequence[Verdict]] = field(default_factory=dict)
 
 
 def zone_of(schedule: Schedule) -> tzinfo:
@@ -59,8 +88,12 @@ def seasonal_plan(kpi: Kpi, slot: datetime) -> SeasonalPlan:
     anchor = nearest_slot(kpi.schedule, slot)
     zone = zone_of(kpi.schedule)
     span = min(NEIGHBOURS * (next_slot_after(kpi.schedule, anchor) - anchor), _MAX_SPAN)
+    recent = _slots_before(kpi.schedule, anchor, RUN_SLOTS - 1, reach=_MAX_SPAN)
+    back = max(span, anchor - recent[-1]) if recent else span
     weeks = earlier_slots(anchor, zone, kpi.rule.baseline.weeks_back)
-    return SeasonalPlan(anchor=anchor, zone=zone, ranges=tuple((at - span, at + span) for at in weeks))
+    return SeasonalPlan(
+        anchor=anchor, zone=zone, ranges=tuple((at - back, at + span) for at in weeks), recent=recent
+    )
 
 
 def history_targets(kpi: Kpi, slot: datetime) -> list[datetime]:
@@ -78,15 +111,18 @@ def history_tolerance(kpi: Kpi) -> timedelta:
     return timedelta(minutes=5)
 
 
-def baseline_data(kpi: Kpi, slot: datetime, *, near: NearReader, within: WithinReader) -> BaselineData:
-    """The earlier values the KPI's baseline needs for `slot`, read through `near` / `within` (the monitoring
-    database, or a replay held in memory); none for `source`."""
+def baseline_data(
+    kpi: Kpi, slot: datetime, *, near: NearReader, within: WithinReader, recent: RecentReader
+) -> BaselineData:
+    """The earlier values the KPI's baseline needs for `slot`, read through `near` / `within` / `recent`
+    (the monitoring database, or a replay held in memory); none for `source`."""
     mode = kpi.rule.baseline.mode
     if mode is BaselineMode.HISTORY:
         return BaselineData(history=near(history_targets(kpi, slot), history_tolerance(kpi)))
     if mode is BaselineMode.SEASONAL:
         plan = seasonal_plan(kpi, slot)
-        return BaselineData(seasonal=within(plan.ranges), plan=plan)
+        latest = recent(plan.recent[-1], plan.recent[0]) if plan.recent else {}
+        return BaselineData(seasonal=within(plan.ranges), plan=plan, recent=latest)
     return BaselineData()
 
 
@@ -129,6 +165,17 @@ def samples_of(rows: Iterable[Recorded]) -> dict[str, list[Sample]]:
     return samples
 
 
+def verdicts_of(rows: Iterable[tuple[str, datetime, float, bool]]) -> dict[str, list[Verdict]]:
+    """Stored values with their verdicts per key, oldest first, each (key, instant) once (the first wins)."""
+    seen: dict[tuple[str, datetime], Verdict] = {}
+    for key, at, value, breach in rows:
+        seen.setdefault((key, at), Verdict(at=at, value=value, breach=breach))
+    found: dict[str, list[Verdict]] = {}
+    for (key, _at), verdict in sorted(seen.items(), key=lambda item: item[0][1]):
+        found.setdefault(key, []).append(verdict)
+    return found
+
+
 def nearest_slot(schedule: Schedule, moment: datetime) -> datetime:
     """The scheduled slot nearest `moment` (`moment` itself when it is one; the earlier on a tie)."""
     following = next_slot_after(schedule, moment - _TICK)
@@ -158,17 +205,64 @@ def judge(kpi: Kpi, observations: Sequence[Observation], data: BaselineData) -> 
         noise_floor=rule.noise_floor,
     )
     plan = data.plan
-    return [
-        evaluate(
-            o,
-            rule,
-            baseline=None,
-            band=None
-            if plan is None
-            else seasonal_band(plan.anchor, data.seasonal.get(o.key, ()), zone=plan.zone, rule=seasonal),
-        )
-        for o in observations
-    ]
+    if plan is None:
+        return [evaluate(o, rule, baseline=None, band=None) for o in observations]
+    judged = []
+    for o in observations:
+        band, run = _seasonal_verdict(o, plan, data, seasonal, rule.direction)
+        judged.append(evaluate(o, rule, baseline=None, band=band, run=run))
+    return judged
+
+
+def _seasonal_verdict(
+    observation: Observation, plan: SeasonalPlan, data: BaselineData, rule: SeasonalRule, direction: Direction
+) -> tuple[Band | None, Run | None]:
+    """The band of the observation's slot and the strongest run of slots ending with it (on a side
+    `direction` allows, with enough evidence to breach), from the same earlier values."""
+    history = SeasonalHistory(
+        [s for s in data.seasonal.get(observation.key, ()) if s.at < plan.anchor],
+        zone=plan.zone,
+        rule=rule,
+        now=plan.anchor,
+    )
+    band = history.band(plan.anchor)
+    if band is None or observation.current is None:
+        return band, None
+    stored = {v.at: v for v in data.recent.get(observation.key, ())}
+    residuals = [Residual(z=band.z(observation.current))]
+    for at in plan.recent:
+        verdict, earlier = stored.get(at), history.band(at)
+        if verdict is None or earlier is None:
+            break
+        residuals.append(Residual(z=earlier.z(verdict.value), breach=verdict.breach))
+    residuals.reverse()
+    run_rule = RunRule.for_tolerance(rule.tolerance)
+    runs = [run_on(residuals, side=side, rule=run_rule) for side in _sides(direction)]
+    found = [r for r in runs if r is not None and r.evidence > run_rule.decision]
+    return band, max(found, key=lambda r: r.evidence, default=None)
+
+
+def _sides(direction: Direction) -> tuple[int, ...]:
+    if direction is Direction.UP:
+        return (1,)
+    if direction is Direction.DOWN:
+        return (-1,)
+    return (1, -1)
+
+
+def _slots_before(
+    schedule: Schedule, anchor: datetime, count: int, *, reach: timedelta
+) -> tuple[datetime, ...]:
+    """Up to `count` scheduled slots before `anchor`, newest first, none further back than `reach`."""
+    found: list[datetime] = []
+    current = anchor
+    while len(found) < count:
+        preceding = _preceding_slot(schedule, current - _TICK)
+        if preceding is None or anchor - preceding > reach:
+            break
+        found.append(preceding)
+        current = preceding
+    return tuple(found)
 
 
 def _preceding_slot(schedule: Schedule, moment: datetime) -> datetime | None:

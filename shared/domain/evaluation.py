@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from shared.domain.kpi import Aggregate, Direction, Rule, Threshold, ThresholdOperator
 from shared.domain.observation import Observation
-from shared.domain.seasonal import Band
+from shared.domain.seasonal import Band, Run
 
 NOT_FINITE = "value is not a finite number"
 NO_BASELINE = "no baseline yet"
@@ -109,7 +109,12 @@ def baseline_slots(slot: datetime, weeks_back: int) -> list[datetime]:
 
 
 def evaluate(
-    observation: Observation, rule: Rule, *, baseline: float | None, band: Band | None = None
+    observation: Observation,
+    rule: Rule,
+    *,
+    baseline: float | None,
+    band: Band | None = None,
+    run: Run | None = None,
 ) -> Evaluation:
     """Judge `observation` by `rule` against `baseline` (the source's or the history aggregate; None when
     there is none yet), or against a seasonal `band` (whose expected value is then the baseline). A breach
@@ -132,7 +137,7 @@ def evaluate(
             band=band,
         )
     found = (
-        _deviation_reason(current, baseline, rule, band),
+        _deviation_reason(current, baseline, rule, band, run),
         _minimum_reason(current, rule.minimum_threshold),
         _threshold_reason(current, rule.threshold),
     )
@@ -148,11 +153,13 @@ def evaluate(
     )
 
 
-def _deviation_reason(current: float, baseline: float | None, rule: Rule, band: Band | None) -> str | None:
+def _deviation_reason(
+    current: float, baseline: float | None, rule: Rule, band: Band | None, run: Run | None
+) -> str | None:
     if baseline is None:
         return None
     if band is not None:
-        return _band_reason(current, band, rule.direction)
+        return _band_reason(current, band, rule, run)
     change = current - baseline
     if abs(change) < rule.noise_floor or not _direction_allows(rule.direction, change):
         return None
@@ -167,11 +174,11 @@ def _deviation_reason(current: float, baseline: float | None, rule: Rule, band: 
     return f"{way} {abs(deviation):.1f}% from {_number(baseline)} (limit {_number(rule.deviation_percent)}%)"
 
 
-def _band_reason(current: float, band: Band, direction: Direction) -> str | None:
-    if band.lower <= current <= band.upper:
-        return None
+def _band_reason(current: float, band: Band, rule: Rule, run: Run | None) -> str | None:
     change = current - band.expected
-    if not _direction_allows(direction, change):
+    if band.lower <= current <= band.upper:
+        return _run_reason(current, band, rule, run)
+    if not _direction_allows(rule.direction, change):
         return None
     side = "above" if current > band.upper else "below"
     deviation = deviation_percent(current, band.expected)
@@ -179,6 +186,24 @@ def _band_reason(current: float, band: Band, direction: Direction) -> str | None
     return (
         f"{_number(current)} is {side} the expected band {_number(_round(band.lower))} to "
         f"{_number(_round(band.upper))}{how_far}"
+    )
+
+
+def _run_reason(current: float, band: Band, rule: Rule, run: Run | None) -> str | None:
+    """A value inside the band still breaches when it ends a run of slots that, together, lie too far on
+    one side of their expected values, and its own change is material."""
+    if run is None:
+        return None
+    change = current - band.expected
+    material = max(rule.deviation_percent / 100 * abs(band.expected), rule.noise_floor)
+    if run.side * change <= 0 or abs(change) < material:
+        return None
+    side = "above" if run.side > 0 else "below"
+    deviation = deviation_percent(current, band.expected)
+    how_far = "" if deviation is None else f" ({deviation:+.1f}% from expected {_number(band.expected)})"
+    return (
+        f"{_number(current)} ends {run.slots} slots {side} the expected values{how_far}: together"
+        f" {run.evidence:.1f} noise standard deviations beyond the band's allowance"
     )
 
 

@@ -19,11 +19,13 @@ from datetime import datetime, timedelta
 from shared.domain.baseline import (
     BaselineData,
     Recorded,
+    Verdict,
     baseline_data,
     earliest_needed,
     judge,
     nearest_values,
     samples_of,
+    verdicts_of,
 )
 from shared.domain.episodes import Episode, EpisodeTracker
 from shared.domain.evaluation import Evaluation
@@ -94,9 +96,19 @@ class ReplayedHistory:
         """What `history.samples_within` answers from the database (breaches left out)."""
         return samples_of(self._rows(ranges, breaches=False))
 
+    def verdicts_between(self, start: datetime, end: datetime) -> dict[str, list[Verdict]]:
+        """What `history.verdicts_between` answers from the database."""
+        return verdicts_of(
+            (key, series.ends[i], series.values[i], series.breaches[i])
+            for key, series in self._series.items()
+            for i in series.between(start, end)
+        )
+
     def baseline(self, kpi: Kpi, slot: datetime) -> BaselineData:
         """What `read_baseline` would read for `slot` had this history been stored."""
-        return baseline_data(kpi, slot, near=self.values_near, within=self.samples_within)
+        return baseline_data(
+            kpi, slot, near=self.values_near, within=self.samples_within, recent=self.verdicts_between
+        )
 
     def __len__(self) -> int:
         return sum(len(series.ends) for series in self._series.values())

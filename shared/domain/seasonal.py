@@ -22,23 +22,34 @@ Fewer than three usable earlier values at the slot give no baseline (the other r
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from statistics import NormalDist
 
 MIN_VALUES = 3
 #: The neighbouring slots on each side whose earlier weeks also feed the noise estimate.
 NEIGHBOURS = 3
-#: The robust standard deviation of a normal sample is 1.4826 times its median absolute deviation.
-_MAD_TO_SD = 1.4826
-_MEAN_ABS_TO_SD = math.sqrt(math.pi / 2)
+#: The noise is the root mean square of the smallest 90 % of the absolute leave-one-out errors, divided by
+#: what that is for standard normal errors (`_trimmed_rms`): nearly as efficient as a standard deviation,
+#: so the band's width wavers less from slot to slot than with a MAD, and still unmoved by the largest
+#: tenth of the errors.
+_KEPT = 0.9
 #: Anscombe's offset, and the standard deviation of Poisson counts in its space.
 _ANSCOMBE = 3 / 8
 _POISSON_SD = 0.5
 _WEEK = timedelta(weeks=1)
+#: The run rule (see `RunRule` and docs/kpis.md): the slots a run spans at most (the judged one and the
+#: three before it, whose earlier weeks the band's neighbourhood already reads), the evidence each slot's
+#: residual is discounted by (half the smallest shift worth finding, 2 sd), and how far the decision lies
+#: beyond the single-slot `tolerance`.
+RUN_SLOTS = 4
+RUN_REFERENCE = 1.0
+RUN_DECISION_OVER_TOLERANCE = 1.0
 
 Position = tuple[int, int, int]  #: weekday, hour, minute on the schedule's wall clock
 
@@ -62,6 +73,16 @@ class Band:
     weeks: tuple[datetime, ...]
     #: the robust standard deviation of the noise, in the space the band was built in
     noise: float
+    #: whether the band was built for counts (in Anscombe space) rather than in the KPI's own units
+    counts: bool = False
+
+    def z(self, value: float) -> float | None:
+        """How many noise standard deviations `value` lies from the expected value (signed, in the space
+        the band was built in); None without a noise estimate (a constant, non-count history)."""
+        if self.noise <= 0 or not math.isfinite(value):
+            return None
+        forward = _anscombe if self.counts else _identity
+        return (forward(value) - forward(self.expected)) / self.noise
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,6 +93,61 @@ class SeasonalRule:
     tolerance: float
     deviation_percent: float = 0.0
     noise_floor: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunRule:
+    """When a run of slots off the expected value breaches: a one-sided CUSUM per side over the last
+    `slots` standardized residuals, `reference` sd of each slot's residual discounted, breaching when the
+    sum exceeds `decision`."""
+
+    decision: float
+    slots: int = RUN_SLOTS
+    reference: float = RUN_REFERENCE
+
+    @classmethod
+    def for_tolerance(cls, tolerance: float) -> RunRule:
+        """The run rule that goes with a band of `tolerance` sd: its decision lies a little beyond it."""
+        return cls(decision=tolerance + RUN_DECISION_OVER_TOLERANCE)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Run:
+    """The evidence of the slots ending at the judged one that most strongly say "off" on one side."""
+
+    side: int  #: +1 above the expected value, -1 below
+    slots: int
+    #: the sum over those slots of (residual in sd on that side - reference)
+    evidence: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Residual:
+    """One slot of a run: its standardized residual (None: no value or no band) and whether it breached."""
+
+    z: float | None
+    breach: bool = False
+
+
+def run_on(residuals: Sequence[Residual], *, side: int, rule: RunRule) -> Run | None:
+    """The strongest run on `side` ending at the last of `residuals` (oldest first; the last is the slot
+    being judged): its slots all lie on that side of their expected values, the last one adds evidence
+    (more than `reference` sd), and it never reaches back past the end of an earlier alert (a breaching
+    slot followed by a clean one: that evidence was already reported). None when there is no such run."""
+    best: Run | None = None
+    total = 0.0
+    later_clean = False  # the slot being judged has no verdict yet
+    for length, residual in enumerate(reversed(residuals[-rule.slots :]), start=1):
+        z = residual.z
+        if z is None or side * z <= 0 or (residual.breach and later_clean):
+            break
+        later_clean = length > 1 and not residual.breach
+        total += side * z - rule.reference
+        if length == 1 and total <= 0:
+            return None
+        if best is None or total > best.evidence:
+            best = Run(side=side, slots=length, evidence=total)
+    return best
 
 
 def position(moment: datetime, zone: tzinfo) -> Position:
@@ -93,32 +169,106 @@ def seasonal_band(
     """The band of `slot` from earlier non-breaching `samples` of one key (the same slot and its
     neighbours, in the `weeks_back` weeks before `slot`); None with fewer than three at the slot itself."""
     _require_aware(slot)
-    if rule.tolerance <= 0 or rule.weeks_back < 1:
-        raise ValueError(f"a seasonal rule needs a positive tolerance and weeks_back, got {rule}")
-    usable = [s for s in samples if s.at < slot and math.isfinite(s.value)]
-    groups = _by_position(usable, zone)
-    oldest = min(earlier_slots(slot, zone, rule.weeks_back))
-    same = sorted(
-        (s for s in groups.get(position(slot, zone), []) if s.at >= oldest), key=lambda s: s.at, reverse=True
+    return SeasonalHistory([s for s in samples if s.at < slot], zone=zone, rule=rule, now=slot).band(slot)
+
+
+class SeasonalHistory:
+    """One key's earlier non-breaching values, grouped by their place in the week, with one noise estimate
+    pooled over every group: the bands of the slot being judged and of the few slots just before it.
+
+    Non-negative values are first carried forward to `now` by the key's weekly trend (see `_weekly_trend`),
+    so a KPI that grows a few per cent a week is not judged against the level of a month ago."""
+
+    def __init__(
+        self, samples: Sequence[Sample], *, zone: tzinfo, rule: SeasonalRule, now: datetime | None = None
+    ) -> None:
+        if rule.tolerance <= 0 or rule.weeks_back < 1:
+            raise ValueError(f"a seasonal rule needs a positive tolerance and weeks_back, got {rule}")
+        usable = [s for s in samples if math.isfinite(s.value)]
+        self._zone, self._rule = zone, rule
+        self.counts = bool(usable) and all(s.value >= 0 and float(s.value).is_integer() for s in usable)
+        self._forward, self._back = (_anscombe, _anscombe_inverse) if self.counts else (_identity, _identity)
+        groups = _by_position(usable, zone)
+        self.growth = 0.0
+        if now is not None and usable and all(s.value >= 0 for s in usable):
+            self.growth = _weekly_trend(groups, self._forward, now)
+        self._groups = {where: [self._carried(s, now) for s in group] for where, group in groups.items()}
+        self._noise = _pooled_noise(self._groups.values())
+
+    def _carried(self, sample: Sample, now: datetime | None) -> tuple[datetime, float, float]:
+        """The sample's instant, value, and value in the band's space carried forward to `now` by the
+        weekly trend."""
+        value = self._forward(sample.value)
+        if self.growth and now is not None:
+            value *= (1 + self.growth) ** ((now - sample.at) / _WEEK)
+        return sample.at, sample.value, value
+
+    def band(self, slot: datetime) -> Band | None:
+        """The band of `slot` from the values at its place in the week in the `weeks_back` weeks before it;
+        None with fewer than three of them."""
+        rule, zone = self._rule, self._zone
+        oldest = min(earlier_slots(slot, zone, rule.weeks_back))
+        same = sorted(
+            (c for c in self._groups.get(position(slot, zone), []) if oldest <= c[0] < slot),
+            reverse=True,
+        )
+        if len(same) < MIN_VALUES:
+            return None
+        noise = self._noise
+        if self.counts:  # never below Poisson noise around a median of len(same) values
+            noise = max(noise, _POISSON_SD * math.sqrt(1 + math.pi / (2 * len(same))))
+        if self.growth:
+            centre = float(statistics.median(y for _at, _value, y in same))
+            expected = self._back(centre)
+        else:
+            expected = float(statistics.median(value for _at, value, _y in same))
+            centre = self._forward(expected)
+        lower = self._back(centre - rule.tolerance * noise)
+        upper = self._back(centre + rule.tolerance * noise)
+        half = max(rule.deviation_percent / 100 * abs(expected), rule.noise_floor)
+        return Band(
+            expected=expected,
+            lower=min(lower, expected - half),
+            upper=max(upper, expected + half),
+            weeks=tuple(at for at, _value, _y in same),
+            noise=noise,
+            counts=self.counts,
+        )
+
+
+#: The fewest earlier weeks a trend is estimated from.
+MIN_TREND_WEEKS = 4
+
+
+def _weekly_trend(
+    groups: Mapping[Position, Sequence[Sample]], forward: Callable[[float], float], now: datetime
+) -> float:
+    """The key's relative growth per week (in the band's space), from the earlier weeks' levels: each week's
+    values over the slots read, as a share of the same slots' medians, and the Theil-Sen slope of their
+    logarithms across weeks. 0 with fewer than four weeks of at least three values each."""
+    medians = {
+        where: statistics.median(forward(s.value) for s in group)
+        for where, group in groups.items()
+        if len(group) >= MIN_VALUES
+    }
+    totals: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+    for where, group in groups.items():
+        if where not in medians:
+            continue
+        for s in group:
+            weeks = round((now - s.at) / _WEEK)
+            totals[weeks][0] += forward(s.value)
+            totals[weeks][1] += medians[where]
+            totals[weeks][2] += 1
+    levels = sorted(
+        (w, math.log(v / m)) for w, (v, m, n) in totals.items() if v > 0 and m > 0 and n >= MIN_VALUES
     )
-    if len(same) < MIN_VALUES:
-        return None
-    counts = all(s.value >= 0 and float(s.value).is_integer() for s in usable)
-    forward, back = (_anscombe, _anscombe_inverse) if counts else (_identity, _identity)
-    noise = _pooled_noise(groups.values(), forward)
-    if counts:  # never below Poisson noise around a median of len(same) values
-        noise = max(noise, _POISSON_SD * math.sqrt(1 + math.pi / (2 * len(same))))
-    expected = float(statistics.median(s.value for s in same))
-    centre = forward(expected)
-    lower, upper = back(centre - rule.tolerance * noise), back(centre + rule.tolerance * noise)
-    half = max(rule.deviation_percent / 100 * abs(expected), rule.noise_floor)
-    return Band(
-        expected=expected,
-        lower=min(lower, expected - half),
-        upper=max(upper, expected + half),
-        weeks=tuple(s.at for s in same),
-        noise=noise,
-    )
+    if len(levels) < MIN_TREND_WEEKS:
+        return 0.0
+    slopes = [
+        (b - a) / (wb - wa) for i, (wa, a) in enumerate(levels) for wb, b in levels[i + 1 :] if wb != wa
+    ]
+    return math.exp(-statistics.median(slopes)) - 1
 
 
 def _by_position(samples: Sequence[Sample], zone: tzinfo) -> dict[Position, list[Sample]]:
@@ -128,19 +278,29 @@ def _by_position(samples: Sequence[Sample], zone: tzinfo) -> dict[Position, list
     return groups
 
 
-def _pooled_noise(groups: Iterable[Sequence[Sample]], forward: Callable[[float], float]) -> float:
+def _pooled_noise(groups: Iterable[Sequence[tuple[datetime, float, float]]]) -> float:
     """The robust standard deviation of leave-one-out errors pooled over every group of 3+ values."""
     errors: list[float] = []
     for group in groups:
-        values = [forward(s.value) for s in group]
+        values = [y for _at, _value, y in group]
         if len(values) < MIN_VALUES:
             continue
         for i, value in enumerate(values):
             errors.append(abs(value - statistics.median(values[:i] + values[i + 1 :])))
     if not errors:
         return 0.0
-    mad = statistics.median(errors) * _MAD_TO_SD
-    return mad if mad > 0 else statistics.fmean(errors) * _MEAN_ABS_TO_SD
+    errors.sort()
+    kept = max(1, math.floor(len(errors) * _KEPT))
+    return math.sqrt(statistics.fmean(e * e for e in errors[:kept])) / _trimmed_rms(kept / len(errors))
+
+
+@functools.cache
+def _trimmed_rms(share: float) -> float:
+    """The root mean square of the smallest `share` of |Z| for standard normal Z."""
+    if share >= 1:
+        return 1.0
+    q = NormalDist().inv_cdf((1 + share) / 2)
+    return math.sqrt(1 - 2 * q * NormalDist().pdf(q) / share)
 
 
 def _anscombe(value: float) -> float:

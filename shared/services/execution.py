@@ -307,6 +307,7 @@ def read_baseline(connection: Connection, kpi: Kpi, slot: datetime) -> BaselineD
             connection, kpi_id=kpi.id, targets=targets, tolerance=tolerance
         ),
         within=lambda ranges: history.samples_within(connection, kpi_id=kpi.id, ranges=ranges),
+        recent=lambda start, end: history.verdicts_between(connection, kpi_id=kpi.id, start=start, end=end),
     )
 
 

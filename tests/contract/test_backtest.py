@@ -22,6 +22,8 @@ ABOVE_50 = Rule(
     threshold=Threshold(operator=ThresholdOperator.GT, value=50),
     baseline=Baseline(mode=BaselineMode.SOURCE),
 )
+#: Every hour's value by the number of weeks (rounded) it lies before NOW.
+WEEKLY = {0: 101, 1: 100, 2: 102, 3: 102, 4: 100, 5: 101}
 SEASONAL = Rule(deviation_percent=0, baseline=Baseline(mode=BaselineMode.SEASONAL, weeks_back=4, tolerance=4))
 
 
@@ -65,10 +67,10 @@ def test_episodes_open_after_two_breaches_and_resolve_after_two_clean_slots(
 def test_a_warm_up_incident_is_judged_a_breach_and_left_out_of_later_seasonal_baselines(
     database: Database, source_series: Series, source_runner: SourceRunner
 ) -> None:
-    # every hour of the five weeks before NOW: 96 + 2 x (weeks before NOW), so the same hour one to four weeks
-    # back holds 98, 100, 102, 104; one week back at NOW's own hour an incident reads 1000
+    # every hour of the five weeks before NOW: the same hour one to four weeks back holds 100, 102, 102, 100
+    # (no trend); one week back at NOW's own hour an incident reads 1000
     hours = [NOW - timedelta(hours=h) for h in range(1, 5 * 168)]
-    earlier = [(at, 96 + 2 * -((at - NOW) // timedelta(weeks=1))) for at in hours]
+    earlier = [(at, WEEKLY[round((NOW - at) / timedelta(weeks=1))]) for at in hours]
     incident = NOW - timedelta(weeks=1)
     source_series.add([(at, 1000 if at == incident else value) for at, value in earlier])
     source_series.add([(NOW, 100), (NOW + timedelta(hours=1), 100)])
@@ -82,15 +84,45 @@ def test_a_warm_up_incident_is_judged_a_breach_and_left_out_of_later_seasonal_ba
 
     now, after = result.evaluations
     assert [s.slot for s in result.evaluations] == [NOW, NOW + timedelta(hours=1)]
-    assert now.evaluation.expected == 102  # median of 100, 102, 104: the incident's 1000 is left out
+    assert now.evaluation.expected == pytest.approx(102, rel=0.01)  # median of 102, 102, 100: no 1000
     assert not now.evaluation.breach
     assert now.evaluation.band is not None
     assert now.evaluation.band.weeks == tuple(NOW - timedelta(weeks=w) for w in (2, 3, 4))
-    assert after.evaluation.expected == 101  # median of 98, 100, 102, 104 at the next hour
+    assert after.evaluation.expected == pytest.approx(
+        101, rel=0.01
+    )  # median of 100, 102, 102, 100 at the next hour
     assert result.episodes == []
     warm_up = 4 * 168 + 3 + 1  # four weeks, the three neighbouring hours, the daylight-saving margin
     assert told[-1] == ("Deposits", warm_up + 2, warm_up + 2)
     assert len(told) == 2  # one line per batch of 500 slots
+
+
+def test_slots_inside_the_band_that_run_off_the_same_way_open_an_alert(
+    database: Database, source_series: Series, source_runner: SourceRunner
+) -> None:
+    hours = [NOW - timedelta(hours=h) for h in range(1, 5 * 168)]
+    source_series.add([(at, WEEKLY[round((NOW - at) / timedelta(weeks=1))]) for at in hours])
+    values = [140, 140, 140, 140, 101, 101]  # each inside the band, about 3 noise sd above 101
+    slots = [NOW + timedelta(hours=i) for i in range(len(values))]
+    source_series.add(zip(slots, values, strict=True))
+    with database.engine.begin() as connection:
+        insert_kpi(connection, hourly_kpi(rule=SEASONAL))
+    before = row_counts(database.engine)
+
+    result = backtester(database, source_runner).run(
+        "deposits", start=NOW, end=slots[-1] + timedelta(hours=1)
+    )
+
+    evaluations = [s.evaluation for s in result.evaluations]
+    assert all(e.lower is not None and e.upper is not None for e in evaluations)
+    assert all(
+        e.lower is not None and e.upper is not None and e.lower < e.current < e.upper for e in evaluations
+    )
+    # One slot alone, or two, is not enough; the third makes the run: 3 x (3 - 1) > 4 + 1.
+    assert [e.breach for e in evaluations] == [False, False, True, True, False, False]
+    assert "ends 3 slots above the expected values" in evaluations[2].reasons[0]
+    assert [(e.opened_at, e.resolved_at) for e in result.episodes] == [(slots[2], slots[4])]
+    assert row_counts(database.engine) == before
 
 
 def test_a_procedure_kpi_or_a_query_without_a_window_is_refused(

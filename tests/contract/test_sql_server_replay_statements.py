@@ -21,6 +21,11 @@ from tests.conftest import Database
 from tests.contract.replay_source import Series, hourly_kpi
 from tests.factories import NOW, insert_kpi
 
+VERDICTS = (
+    "SELECT historical_data.metric_key, historical_data.window_end, historical_data.value,"
+    " historical_data.breach \nFROM historical_data"
+)
+
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("mode", [BaselineMode.HISTORY, BaselineMode.SEASONAL])
@@ -48,3 +53,5 @@ def test_every_replay_statement_compiles_for_sql_server(
     assert any(sql.startswith("INSERT INTO kpi_executions") for sql in compiled)
     assert any(sql.startswith("INSERT INTO historical_data") for sql in compiled)
     assert any("FROM metric_states" in sql for sql in compiled)  # the dry run's streaks
+    if mode is BaselineMode.SEASONAL:  # the latest verdicts a run of slots reads (backfill, dry run)
+        assert any(sql.startswith(VERDICTS) for sql in compiled)
