@@ -136,6 +136,39 @@ def unresolved(connection: Connection, kpi_id: int) -> dict[str, OpenAlert]:
     }
 
 
+_UNRESOLVED_MANY = select(
+    alerts.c.kpi_id,
+    alerts.c.id,
+    alerts.c.metric_key,
+    alerts.c.status,
+    alerts.c.opened_at,
+    alerts.c.last_triggered_at,
+    alerts.c.last_notified_at,
+    alerts.c.stale_at,
+).where(
+    alerts.c.kpi_id.in_(bindparam("p_kpis", expanding=True)),
+    alerts.c.status.in_([status.value for status in UNRESOLVED]),
+)
+
+
+def unresolved_many(connection: Connection, kpi_ids: Collection[int]) -> dict[int, dict[str, OpenAlert]]:
+    """`unresolved` for the KPIs of a batch, in one statement: per KPI (every one of `kpi_ids`, with or
+    without alerts), the unresolved alert of each metric key."""
+    found: dict[int, dict[str, OpenAlert]] = {kpi_id: {} for kpi_id in kpi_ids}
+    if not kpi_ids:
+        return found
+    for row in connection.execute(_UNRESOLVED_MANY, {"p_kpis": sorted(set(kpi_ids))}):
+        found.setdefault(row.kpi_id, {})[row.metric_key] = OpenAlert(
+            id=row.id,
+            status=AlertStatus(row.status),
+            opened_at=row.opened_at,
+            last_triggered_at=row.last_triggered_at,
+            last_notified_at=row.last_notified_at,
+            stale_at=row.stale_at,
+        )
+    return found
+
+
 def open_alert(
     connection: Connection,
     *,

@@ -8,10 +8,24 @@ never records over work it no longer owns, and a finished execution is never run
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    cast,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from shared.db.tables import dead_letters, kpi_executions
 from shared.domain.execution import ExecutionStatus, ExecutionTrigger
@@ -83,6 +97,145 @@ _FINISH = (
         lease_until=None,
     )
 )
+
+
+_CLAIMABLE = or_(
+    kpi_executions.c.status == ExecutionStatus.QUEUED.value,
+    and_(
+        kpi_executions.c.status == ExecutionStatus.RUNNING.value,
+        kpi_executions.c.lease_until < bindparam("p_now"),
+    ),
+)
+_CLAIM_MANY = (
+    update(kpi_executions)
+    .where(kpi_executions.c.id.in_(bindparam("p_ids", expanding=True)), _CLAIMABLE)
+    .values(
+        status=ExecutionStatus.RUNNING.value,
+        lease_owner=bindparam("p_owner"),
+        lease_until=bindparam("p_until"),
+        attempt=kpi_executions.c.attempt + 1,
+        started_at=bindparam("p_now"),
+    )
+    .returning(
+        kpi_executions.c.id,
+        kpi_executions.c.kpi_id,
+        kpi_executions.c.slot,
+        kpi_executions.c.attempt,
+        kpi_executions.c.triggered_by,
+    )
+)
+_STATES = select(
+    kpi_executions.c.id, kpi_executions.c.kpi_id, kpi_executions.c.status, kpi_executions.c.lease_until
+).where(kpi_executions.c.id.in_(bindparam("p_ids", expanding=True)))
+
+
+def claim_many(
+    connection: Connection, execution_ids: Sequence[uuid.UUID], *, owner: str, now: datetime, lease_s: float
+) -> list[Claim]:
+    """`claim` for several executions in one statement (a batch): those this caller now runs, in the order
+    of `execution_ids`; the others are held by another executor, finished or missing."""
+    if not execution_ids:
+        return []
+    lease_until = now + timedelta(seconds=lease_s)
+    rows = connection.execute(
+        _CLAIM_MANY, {"p_ids": list(execution_ids), "p_now": now, "p_owner": owner, "p_until": lease_until}
+    ).all()
+    claimed = {
+        row.id: Claim(
+            execution_id=row.id,
+            kpi_id=row.kpi_id,
+            slot=row.slot,
+            attempt=row.attempt,
+            owner=owner,
+            lease_until=lease_until,
+            triggered_by=ExecutionTrigger(row.triggered_by),
+        )
+        for row in rows
+    }
+    return [claimed[execution_id] for execution_id in execution_ids if execution_id in claimed]
+
+
+def states(connection: Connection, execution_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ExecutionState]:
+    """The status of each execution of `execution_ids` that exists, in one statement."""
+    if not execution_ids:
+        return {}
+    rows = connection.execute(_STATES, {"p_ids": list(execution_ids)})
+    return {
+        row.id: ExecutionState(
+            kpi_id=row.kpi_id, status=ExecutionStatus(row.status), lease_until=row.lease_until
+        )
+        for row in rows
+    }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    """How one claimed execution ended, for `finish_many`."""
+
+    execution_id: uuid.UUID
+    status: ExecutionStatus
+    duration_ms: int
+    error: str | None = None
+    metric_count: int | None = None
+
+
+def finish_many(
+    connection: Connection, outcomes: Sequence[Outcome], *, owner: str, now: datetime
+) -> set[uuid.UUID]:
+    """`finish` for executions claimed by one owner, in one statement (a CASE per column); returns the ids
+    recorded. Those missing lost their lease and nothing was written for them."""
+    if not outcomes:
+        return set()
+    if len(outcomes) == 1:
+        outcome = outcomes[0]
+        one = Claim(
+            execution_id=outcome.execution_id,
+            kpi_id=0,
+            slot=now,
+            attempt=0,
+            owner=owner,
+            lease_until=now,
+            triggered_by=ExecutionTrigger.SCHEDULED,
+        )
+        done = finish(
+            connection,
+            one,
+            status=outcome.status,
+            now=now,
+            duration_ms=outcome.duration_ms,
+            error=outcome.error,
+            metric_count=outcome.metric_count,
+        )
+        return {outcome.execution_id} if done else set()
+    by_id = kpi_executions.c.id
+
+    def per_row(column: Column[Any], values: dict[uuid.UUID, object]) -> ColumnElement[Any]:
+        # The CAST keeps a CASE whose values are all NULL typed as its column (PostgreSQL would take text).
+        return cast(case(values, value=by_id), column.type)
+
+    statement = (
+        update(kpi_executions)
+        .where(
+            by_id.in_([o.execution_id for o in outcomes]),
+            kpi_executions.c.lease_owner == owner,
+            kpi_executions.c.status == ExecutionStatus.RUNNING.value,
+        )
+        .values(
+            status=per_row(kpi_executions.c.status, {o.execution_id: o.status.value for o in outcomes}),
+            finished_at=now,
+            duration_ms=per_row(
+                kpi_executions.c.duration_ms, {o.execution_id: o.duration_ms for o in outcomes}
+            ),
+            error=per_row(kpi_executions.c.error, {o.execution_id: o.error for o in outcomes}),
+            metric_count=per_row(
+                kpi_executions.c.metric_count, {o.execution_id: o.metric_count for o in outcomes}
+            ),
+            lease_owner=None,
+            lease_until=None,
+        )
+        .returning(by_id)
+    )
+    return set(connection.scalars(statement))
 
 
 def claim(
@@ -160,6 +313,27 @@ def give_back(connection: Connection, claimed: Claim, *, now: datetime) -> bool:
         )
     )
     return released.rowcount == 1
+
+
+def give_back_many(connection: Connection, claims: Sequence[Claim], *, owner: str, now: datetime) -> None:
+    """`give_back` for the executions of a batch that found their source full, in one statement."""
+    if not claims:
+        return
+    connection.execute(
+        update(kpi_executions)
+        .where(
+            kpi_executions.c.id.in_([claimed.execution_id for claimed in claims]),
+            kpi_executions.c.lease_owner == owner,
+        )
+        .values(
+            status=ExecutionStatus.QUEUED.value,
+            lease_owner=None,
+            lease_until=None,
+            started_at=None,
+            attempt=kpi_executions.c.attempt - 1,
+            enqueued_at=now,
+        )
+    )
 
 
 def fail_unfinished(

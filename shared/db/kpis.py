@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -130,6 +131,40 @@ def load_kpi(connection: Connection, kpi_id: int) -> Kpi | None:
     """The KPI with `kpi_id`, or None when it does not exist (any more)."""
     row = connection.execute(_LOAD, {"p_id": kpi_id}).mappings().first()
     return None if row is None else kpi_from_row(row)
+
+
+_LOAD_MANY = select(kpis).where(kpis.c.id.in_(bindparam("p_ids", expanding=True)))
+
+
+def load_kpis(connection: Connection, kpi_ids: Collection[int]) -> dict[int, Kpi]:
+    """The KPIs of `kpi_ids` that exist, in one statement."""
+    if not kpi_ids:
+        return {}
+    rows = connection.execute(_LOAD_MANY, {"p_ids": sorted(set(kpi_ids))}).mappings()
+    return {row["id"]: kpi_from_row(row) for row in rows}
+
+
+def count_outcomes(
+    connection: Connection, *, succeeded: Collection[int], failed: Collection[int], now: datetime
+) -> dict[int, int]:
+    """`count_outcome` for distinct KPIs of a batch, one statement per kind of outcome: the failures in a row
+    of each failed KPI (the succeeded ones are 0). The UPDATEs lock the KPIs' rows, like `count_outcome`."""
+    counts = dict.fromkeys(succeeded, 0)
+    if succeeded:
+        connection.execute(
+            update(kpis)
+            .where(kpis.c.id.in_(sorted(succeeded)))
+            .values(consecutive_failures=0, last_success_at=now)
+        )
+    if failed:
+        rows = connection.execute(
+            update(kpis)
+            .where(kpis.c.id.in_(sorted(failed)))
+            .values(consecutive_failures=kpis.c.consecutive_failures + 1)
+            .returning(kpis.c.id, kpis.c.consecutive_failures)
+        )
+        counts.update({row.id: int(row.consecutive_failures) for row in rows})
+    return counts
 
 
 def count_outcome(connection: Connection, kpi_id: int, *, succeeded: bool, now: datetime) -> int:

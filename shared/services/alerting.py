@@ -93,9 +93,11 @@ class AlertRecorder:
         failures: int,
         succeeded: bool,
         now: datetime,
+        open_alerts: dict[str, OpenAlert] | None = None,
     ) -> Recorded:
         """Apply the breach decisions of each evaluated metric (and of each alerted key the run did not
-        return: no data) and the KPI's failure decision."""
+        return: no data) and the KPI's failure decision. `open_alerts`: the KPI's unresolved alerts when the
+        caller read them already (a batch reads those of all its KPIs in one statement)."""
         scope = _Scope(
             connection=connection,
             kpi=kpi,
@@ -103,7 +105,8 @@ class AlertRecorder:
             now=now,
             stale_at=stale_after(kpi.schedule, claimed.slot),
         )
-        open_alerts = alerts.unresolved(connection, kpi.id)
+        if open_alerts is None:
+            open_alerts = alerts.unresolved(connection, kpi.id)
         done: list[Transitioned] = []
         if succeeded:
             alerted = [key for key in open_alerts if key != FAILURE_KEY]

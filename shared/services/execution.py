@@ -1,39 +1,57 @@
-"""Running one KPI execution: claim, concurrency slot, source query, history, evaluation, alert transitions.
+"""Running KPI executions: claim, concurrency slot, source query, history, evaluation, alert transitions.
 
-Used by the `kpi_executor` queue function and by `mgrid kpi run`, so both take exactly the same path.
-At-least-once safe: a claim is a conditional UPDATE with a lease; everything the run produces (history rows,
-streaks, alerts, their events and outbox entries, the execution's end state) is written in one transaction
-that first re-checks the lease, so a redelivered message, a second executor or a crash mid-run never records
-twice. The source is queried outside any monitoring-database transaction.
+Used by the `kpi_executor` queue function (a message names one execution or a batch of them) and by `mgrid kpi
+run`, so both take exactly the same path. At-least-once safe: a claim is a conditional UPDATE with a lease;
+everything a run produces (history rows, streaks, alerts, their events and outbox entries, the execution's end
+state) is written in one transaction conditional on the lease, so a redelivered message, a second executor or
+a crash mid-run never records twice. Sources are queried outside any monitoring-database transaction.
 
-One execution costs one monitoring connection checkout and two short transactions: (1) claim, load the KPI,
-take a concurrency slot and read the history baseline; (2) record the outcome and free the slot. The hot-path
-statements are built once (see the stores), since building SQLAlchemy expressions cost more than running them.
+A batch (docs/architecture.md) runs with bounded parallelism (`ExecutionBatchParallelism`): its executions are
+claimed, given concurrency slots and their baselines read in one transaction per wave (one statement each for
+all of them), queried on worker threads, and recorded as they finish: whatever finished together is written in
+one transaction of multi-row statements ("group commit"), so a slow or hanging query delays nobody else's
+record. Each execution keeps its own row, lease, timeout and outcome. A single execution is a batch of one,
+run on the calling thread. The hot-path statements are built once where their shape is fixed (see the stores),
+since building SQLAlchemy expressions can cost more than running them.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+import typing
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from shared import telemetry
-from shared.db import executions, history, slots
+from shared.db import alerts, executions, history, slots
 from shared.db.alerts import EventRef
 from shared.db.executions import Claim
-from shared.db.kpis import count_outcome, load_kpi
-from shared.domain.baseline import BaselineData, baseline_data, judge
+from shared.db.kpis import count_outcomes, load_kpis
+from shared.domain.baseline import (
+    BaselineData,
+    baseline_data,
+    history_targets,
+    history_tolerance,
+    judge,
+    nearest_values,
+    samples_of,
+    seasonal_plan,
+)
 from shared.domain.evaluation import Evaluation
 from shared.domain.execution import ExecutionStatus
-from shared.domain.kpi import Kpi
+from shared.domain.kpi import BaselineMode, Kpi
 from shared.domain.observation import Observation
 from shared.domain.schedule import window
+from shared.domain.seasonal import Sample
 from shared.errors import MonitoringGridError
 from shared.services.alerting import AlertRecorder, Transitioned
 from shared.settings import Settings
@@ -124,68 +142,140 @@ class Executor:
 
     def execute(self, execution_id: uuid.UUID, *, owner: str) -> ExecutionReport:
         """Run the execution if this caller can claim it; report what happened either way."""
-        report = ExecutionReport(execution_id=execution_id)
-        for attempt in range(2):
-            with self._engine.connect() as connection:
-                try:
-                    started = self._start(connection, execution_id, owner, report)
-                except DBAPIError as error:
-                    if attempt or not error.connection_invalidated:
-                        raise
-                    log.warning("a pooled monitoring connection was dead; claiming again on a fresh one")
-                    continue
-                if started is not None:
-                    self._run_and_record(connection, started, report)
-                return report
-        return report
+        return self.execute_batch([execution_id], owner=owner)[0]
 
-    def _start(
-        self, connection: Connection, execution_id: uuid.UUID, owner: str, report: ExecutionReport
-    ) -> _Started | None:
+    def execute_batch(self, execution_ids: Sequence[uuid.UUID], *, owner: str) -> list[ExecutionReport]:
+        """Run the executions of one message, at most `ExecutionBatchParallelism` at once; a report for each
+        id (in order, each once). Executions are claimed only when a worker is free for them, so a claimed
+        execution's lease and timeout start when its query can start."""
+        ids = list(dict.fromkeys(execution_ids))
+        reports = {execution_id: ExecutionReport(execution_id=execution_id) for execution_id in ids}
+        parallelism = max(1, min(self._monitoring.execution_batch_parallelism, len(ids)))
+        pool = ThreadPoolExecutor(parallelism, thread_name_prefix="kpi-batch") if len(ids) > 1 else None
+        batch = _Batch(pending=deque(ids), owner=owner, reports=reports)
+        try:
+            self._drive(batch, pool, parallelism)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+        return [reports[execution_id] for execution_id in ids]
+
+    def _drive(self, batch: _Batch, pool: ThreadPoolExecutor | None, parallelism: int) -> None:
+        connection = self._engine.connect()
+        try:
+            running: dict[Future[_Done], _Started] = {}
+            first = True
+            while batch.pending or running:
+                room = parallelism - len(running)
+                if batch.pending and room > 0:
+                    chunk = [batch.pending.popleft() for _ in range(min(room, len(batch.pending)))]
+                    try:
+                        started = self._start(connection, chunk, batch)
+                    except DBAPIError as error:
+                        if not first or not error.connection_invalidated:
+                            raise
+                        log.warning("a pooled monitoring connection was dead; claiming again on a fresh one")
+                        connection.close()
+                        connection = self._engine.connect()
+                        started = self._start(connection, chunk, batch)
+                    first = False
+                    if pool is None:
+                        self._record(connection, [self._run_one(each) for each in started], batch)
+                        continue
+                    for each in started:
+                        running[pool.submit(self._run_one, each)] = each
+                if running:
+                    done = _finished(running)
+                    for future in done:
+                        del running[future]
+                    self._record(connection, [future.result() for future in done], batch)
+        finally:
+            connection.close()
+
+    def _start(self, connection: Connection, chunk: list[uuid.UUID], batch: _Batch) -> list[_Started]:
+        """Claim `chunk`, load its KPIs, take concurrency slots and read the baselines: one transaction,
+        one statement per step for the whole chunk."""
         now = self._clock()
         with connection.begin():
-            claimed = executions.claim(connection, execution_id, owner=owner, now=now, lease_s=self.lease_s)
-            if claimed is None:
-                report.status = self._why_not_claimed(connection, execution_id)
-                return None
-            kpi = load_kpi(connection, claimed.kpi_id)
-            if kpi is None:
-                return None
-            report.kpi = kpi.indicator
-            telemetry.bind_log_context(kpi_id=kpi.id)
-            if not kpi.is_active and self._monitoring.process_only_active_kpis:
-                self._skip_inactive(connection, claimed, report)
-                return None
-            slot_no = self._acquire_slot(connection, kpi, claimed, now)
-            if slot_no is None:
-                executions.give_back(connection, claimed, now=now)
-                report.status, report.deferred = "deferred", True
-                log.info("execution %s deferred: every slot of source %s is busy", execution_id, kpi.source)
-                return None
-            baseline = read_baseline(connection, kpi, claimed.slot)
-        return _Started(kpi=kpi, claimed=claimed, slot_no=slot_no, baseline=baseline)
+            claims = executions.claim_many(
+                connection, chunk, owner=batch.owner, now=now, lease_s=self.lease_s
+            )
+            if len(claims) < len(chunk):
+                self._why_not_claimed(connection, chunk, claims, batch.reports)
+            if not claims:
+                return []
+            kpis = load_kpis(connection, {claimed.kpi_id for claimed in claims})
+            by_source: dict[str, list[tuple[Claim, Kpi]]] = {}
+            for claimed in claims:
+                kpi = kpis.get(claimed.kpi_id)
+                if kpi is None:
+                    continue
+                batch.reports[claimed.execution_id].kpi = kpi.indicator
+                if len(chunk) == 1:
+                    telemetry.bind_log_context(kpi_id=kpi.id)
+                if not kpi.is_active and self._monitoring.process_only_active_kpis:
+                    self._skip_inactive(connection, claimed, batch.reports[claimed.execution_id])
+                    continue
+                by_source.setdefault(kpi.source, []).append((claimed, kpi))
+            ready: list[tuple[Claim, Kpi, int]] = []
+            deferred: list[Claim] = []
+            for source, items in by_source.items():
+                held = self._acquire_slots(connection, source, [claimed for claimed, _ in items], now)
+                for claimed, kpi in items:
+                    if claimed.execution_id in held:
+                        ready.append((claimed, kpi, held[claimed.execution_id]))
+                    else:
+                        deferred.append(claimed)
+            if deferred:
+                executions.give_back_many(connection, deferred, owner=batch.owner, now=now)
+                for claimed in deferred:
+                    report = batch.reports[claimed.execution_id]
+                    report.status, report.deferred = "deferred", True
+                log.info("%d execution(s) deferred: every slot of their source is busy", len(deferred))
+            baselines = read_baselines(connection, [(kpi, claimed.slot) for claimed, kpi, _ in ready])
+        return [
+            _Started(kpi=kpi, claimed=claimed, slot_no=slot_no, baseline=baseline)
+            for (claimed, kpi, slot_no), baseline in zip(ready, baselines, strict=True)
+        ]
 
-    def _why_not_claimed(self, connection: Connection, execution_id: uuid.UUID) -> str:
-        current = executions.state(connection, execution_id)
-        if current is None:
-            log.warning("execution %s does not exist (its KPI may have been deleted); dropped", execution_id)
-            return "missing"
-        log.info("execution %s not claimed: it is %s", execution_id, current.status.value)
-        return "already " + current.status.value if current.status.finished else "held by another executor"
+    def _why_not_claimed(
+        self,
+        connection: Connection,
+        chunk: list[uuid.UUID],
+        claims: list[Claim],
+        reports: dict[uuid.UUID, ExecutionReport],
+    ) -> None:
+        claimed = {c.execution_id for c in claims}
+        unclaimed = [execution_id for execution_id in chunk if execution_id not in claimed]
+        current = executions.states(connection, unclaimed)
+        for execution_id in unclaimed:
+            state = current.get(execution_id)
+            report = reports[execution_id]
+            if state is None:
+                log.warning(
+                    "execution %s does not exist (its KPI may have been deleted); dropped", execution_id
+                )
+                report.status = "missing"
+                continue
+            log.info("execution %s not claimed: it is %s", execution_id, state.status.value)
+            finished = state.status.finished
+            report.status = "already " + state.status.value if finished else "held by another executor"
 
-    def _acquire_slot(self, connection: Connection, kpi: Kpi, claimed: Claim, now: datetime) -> int | None:
+    def _acquire_slots(
+        self, connection: Connection, source: str, claims: list[Claim], now: datetime
+    ) -> dict[uuid.UUID, int]:
         limit = self._monitoring.max_parallel_kpis
-        if (kpi.source, limit) not in self._slots_ensured:
-            slots.ensure(connection, kpi.source, limit)
-            self._slots_ensured.add((kpi.source, limit))
-        return slots.acquire(
+        if (source, limit) not in self._slots_ensured:
+            slots.ensure(connection, source, limit)
+            self._slots_ensured.add((source, limit))
+        return slots.acquire_many(
             connection,
-            kpi.source,
+            source,
             limit=limit,
-            execution_id=claimed.execution_id,
-            owner=claimed.owner,
+            execution_ids=[claimed.execution_id for claimed in claims],
+            owner=claims[0].owner,
             now=now,
-            lease_until=claimed.lease_until,
+            lease_until=claims[0].lease_until,
         )
 
     def _skip_inactive(self, connection: Connection, claimed: Claim, report: ExecutionReport) -> None:
@@ -199,68 +289,184 @@ class Executor:
         )
         report.status, report.error = ExecutionStatus.FAILED.value, "skipped: KPI inactive"
 
-    def _run_and_record(self, connection: Connection, started: _Started, report: ExecutionReport) -> None:
+    def _run_one(self, started: _Started) -> _Done:
+        """Query the source and judge the result (on a worker thread): never raises, so one execution's
+        surprise cannot disturb the others of its batch."""
         began = time.monotonic()
-        recorded = False
-        try:
-            result = self._run(started.kpi, started.claimed)
-            evaluations = judge(started.kpi, result.observations, started.baseline)
-            duration_ms = int((time.monotonic() - began) * 1000)
-            recorded = self._record(connection, started, result, evaluations, duration_ms, report)
-        finally:
-            if not recorded:  # the slot is freed with the outcome; otherwise free it on its own
-                with connection.begin():
-                    slots.release(
-                        connection, started.kpi.source, started.slot_no, started.claimed.execution_id
-                    )
+        with telemetry.log_context(execution_id=started.claimed.execution_id, kpi_id=started.kpi.id):
+            try:
+                result = self._run(started.kpi, started.claimed)
+                evaluations = judge(started.kpi, result.observations, started.baseline)
+            except Exception as error:  # recorded as this execution's crash; its lease expiry retries it
+                log.exception("execution %s crashed", started.claimed.execution_id)
+                return _Done(started=started, crash=error)
+        duration_ms = int((time.monotonic() - began) * 1000)
+        return _Done(started=started, result=result, evaluations=evaluations, duration_ms=duration_ms)
 
     def _run(self, kpi: Kpi, claimed: Claim) -> RunResult:
         timeout_s = max(1.0, (claimed.lease_until - self._clock()).total_seconds() - LEASE_MARGIN_S)
         return query_source(self._runner, kpi, claimed.slot, timeout_s=timeout_s)
 
-    def _record(
-        self,
-        connection: Connection,
-        started: _Started,
-        result: RunResult,
-        evaluations: list[Evaluation],
-        duration_ms: int,
-        report: ExecutionReport,
-    ) -> bool:
-        """Write the outcome and free the slot in one transaction; False when the lease was lost."""
-        kpi, claimed, now = started.kpi, started.claimed, self._clock()
-        succeeded = result.status is ExecutionStatus.SUCCEEDED
-        with connection.begin() as transaction:
-            failures = count_outcome(connection, kpi.id, succeeded=succeeded, now=now)
-            if not executions.finish(
+    def _record(self, connection: Connection, done: list[_Done], batch: _Batch) -> None:
+        """Record what finished together: one transaction per group of distinct KPIs (normally one). A
+        crashed run only frees its slot: the execution stays claimed until its lease expires and the
+        scheduler's sweep queues it again, as when a whole executor dies."""
+        crashed = [each for each in done if each.crash is not None]
+        for each in crashed:
+            report = batch.reports[each.started.claimed.execution_id]
+            report.status, report.error = "crashed", f"{type(each.crash).__name__}: {each.crash}"
+        free = [each.started.claimed.execution_id for each in crashed]
+        for group in _distinct_kpis([each for each in done if each.crash is None]):
+            try:
+                self._record_group(connection, group, batch)
+            except Exception:
+                if len(done) == 1:
+                    with connection.begin():
+                        slots.release_many(connection, free + _ids(group), owner=batch.owner)
+                    raise
+                log.exception("recording %d execution(s) failed; their leases will expire", len(group))
+                free += _ids(group)
+                if connection.invalidated:
+                    connection.rollback()
+        if free:
+            with connection.begin():
+                slots.release_many(connection, free, owner=batch.owner)
+
+    def _record_group(self, connection: Connection, group: list[_Done], batch: _Batch) -> None:
+        """Write the outcomes and free the slots of executions of distinct KPIs in one transaction. An
+        execution whose lease was lost records nothing (another attempt owns it)."""
+        now = self._clock()
+        with connection.begin():
+            recorded = executions.finish_many(
+                connection, [_outcome(each) for each in group], owner=batch.owner, now=now
+            )
+            kept = [each for each in group if each.started.claimed.execution_id in recorded]
+            succeeded = [each for each in kept if each.succeeded]
+            failures = count_outcomes(
                 connection,
-                claimed,
-                status=result.status,
+                succeeded={each.started.kpi.id for each in succeeded},
+                failed={each.started.kpi.id for each in kept if not each.succeeded},
                 now=now,
-                duration_ms=duration_ms,
-                error=result.error,
-                metric_count=len(evaluations) if succeeded else None,
-            ):
-                transaction.rollback()
-                report.status = "lease lost"
-                telemetry.record_execution(kpi=kpi.indicator, outcome="lease_lost", duration_ms=duration_ms)
-                log.warning("execution %s outlived its lease; another attempt owns it", claimed.execution_id)
-                return False
-            if succeeded:
-                _store_history(connection, kpi, claimed, evaluations, now)
-            recorded = self._alerts.after_execution(
-                connection, kpi, claimed, evaluations, failures=failures, succeeded=succeeded, now=now
             )
-            slots.release(connection, kpi.source, started.slot_no, claimed.execution_id)
-        report.status, report.duration_ms, report.error = result.status.value, duration_ms, result.error
-        report.evaluations, report.transitions = recorded.evaluations, recorded.transitions
-        report.events = [t.event for t in report.transitions if t.event is not None]
-        telemetry.record_execution(kpi=kpi.indicator, outcome=result.status.value, duration_ms=duration_ms)
-        for e in evaluations:
-            telemetry.record_deviation(
-                kpi=kpi.indicator, metric_key=e.key, deviation_percent=e.deviation_percent
+            history.record_many(
+                connection,
+                [
+                    history.Recording(
+                        kpi_id=each.started.kpi.id,
+                        execution_id=each.started.claimed.execution_id,
+                        window=window(each.started.claimed.slot, each.started.kpi.last_minutes),
+                        rows=history.rows_of(each.evaluations),
+                    )
+                    for each in succeeded
+                ],
+                now=now,
             )
-        return True
+            open_alerts = alerts.unresolved_many(connection, {each.started.kpi.id for each in kept})
+            consequences = [
+                self._alerts.after_execution(
+                    connection,
+                    each.started.kpi,
+                    each.started.claimed,
+                    each.evaluations,
+                    failures=failures.get(each.started.kpi.id, 0),
+                    succeeded=each.succeeded,
+                    now=now,
+                    open_alerts=open_alerts.get(each.started.kpi.id, {}),
+                )
+                for each in kept
+            ]
+            slots.release_many(connection, _ids(group), owner=batch.owner)
+        for each in group:
+            if each.started.claimed.execution_id not in recorded:
+                batch.reports[each.started.claimed.execution_id].status = "lease lost"
+                telemetry.record_execution(
+                    kpi=each.started.kpi.indicator, outcome="lease_lost", duration_ms=each.duration_ms
+                )
+                log.warning(
+                    "execution %s outlived its lease; another attempt owns it",
+                    each.started.claimed.execution_id,
+                )
+        for each, consequence in zip(kept, consequences, strict=True):
+            assert each.result is not None  # noqa: S101 - kept runs did not crash
+            report = batch.reports[each.started.claimed.execution_id]
+            report.status, report.duration_ms = each.result.status.value, each.duration_ms
+            report.error = each.result.error
+            report.evaluations, report.transitions = consequence.evaluations, consequence.transitions
+            report.events = [t.event for t in report.transitions if t.event is not None]
+            kpi = each.started.kpi
+            telemetry.record_execution(
+                kpi=kpi.indicator, outcome=each.result.status.value, duration_ms=each.duration_ms
+            )
+            for e in each.evaluations:
+                telemetry.record_deviation(
+                    kpi=kpi.indicator, metric_key=e.key, deviation_percent=e.deviation_percent
+                )
+
+
+#: After the first query of a wave finishes, how long the batch waits for others to finish with it, so
+#: that they are recorded in one transaction (bounded: a slow sibling is recorded later, on its own).
+GROUP_LINGER_S = 0.01
+
+
+@dataclass(kw_only=True, slots=True)
+class _Batch:
+    """The executions of one message still to start, their owner (lease) and their reports."""
+
+    pending: deque[uuid.UUID]
+    owner: str
+    reports: dict[uuid.UUID, ExecutionReport]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Done:
+    """A started execution whose query returned (or whose run crashed), not recorded yet."""
+
+    started: _Started
+    result: RunResult | None = None
+    evaluations: list[Evaluation] = field(default_factory=list)
+    duration_ms: int = 0
+    crash: BaseException | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.result is not None and self.result.status is ExecutionStatus.SUCCEEDED
+
+
+def _finished(running: dict[Future[_Done], _Started]) -> set[Future[_Done]]:
+    """Wait for the first query to finish, then briefly for others to finish with it."""
+    done, rest = wait(running, return_when=FIRST_COMPLETED)
+    if rest:
+        more, _ = wait(rest, timeout=GROUP_LINGER_S)
+        done |= more
+    return done
+
+
+def _distinct_kpis(done: list[_Done]) -> list[list[_Done]]:
+    """Split into groups where each KPI appears once (its counters and alerts are read then written)."""
+    groups: list[list[_Done]] = []
+    for each in done:
+        for group in groups:
+            if all(other.started.kpi.id != each.started.kpi.id for other in group):
+                group.append(each)
+                break
+        else:
+            groups.append([each])
+    return groups
+
+
+def _ids(group: list[_Done]) -> list[uuid.UUID]:
+    return [each.started.claimed.execution_id for each in group]
+
+
+def _outcome(each: _Done) -> executions.Outcome:
+    assert each.result is not None  # noqa: S101 - only runs that did not crash are recorded
+    return executions.Outcome(
+        execution_id=each.started.claimed.execution_id,
+        status=each.result.status,
+        duration_ms=each.duration_ms,
+        error=each.result.error,
+        metric_count=len(each.evaluations) if each.succeeded else None,
+    )
 
 
 def query_source(runner: SourceRunner, kpi: Kpi, slot: datetime, *, timeout_s: float) -> RunResult:
@@ -287,15 +493,50 @@ def read_baseline(connection: Connection, kpi: Kpi, slot: datetime) -> BaselineD
     )
 
 
-def _store_history(
-    connection: Connection, kpi: Kpi, claimed: Claim, evaluations: Sequence[Evaluation], now: datetime
-) -> None:
-    rows = history.rows_of(evaluations)
-    history.record(
-        connection,
-        kpi_id=kpi.id,
-        execution_id=claimed.execution_id,
-        window=window(claimed.slot, kpi.last_minutes),
-        rows=rows,
-        now=now,
-    )
+def read_baselines(connection: Connection, items: Sequence[tuple[Kpi, datetime]]) -> list[BaselineData]:
+    """`read_baseline` for the executions of a batch: KPIs that read the same instants (the same slot and
+    rule, as a scheduled batch's usually do) share one bounded query."""
+    if len(items) <= 1:
+        return [read_baseline(connection, kpi, slot) for kpi, slot in items]
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for index, (kpi, slot) in enumerate(items):
+        mode = kpi.rule.baseline.mode
+        if mode is BaselineMode.HISTORY:
+            key: tuple[object, ...] = ("near", tuple(history_targets(kpi, slot)), history_tolerance(kpi))
+        elif mode is BaselineMode.SEASONAL:
+            key = ("within", seasonal_plan(kpi, slot).ranges)
+        else:
+            continue
+        groups.setdefault(key, []).append(index)
+    rows: dict[int, list[history.Stored]] = {}
+    for key, indexes in groups.items():
+        kpi_ids = [items[index][0].id for index in indexes]
+        if key[0] == "near":
+            targets, tolerance = typing.cast(tuple[tuple[datetime, ...], timedelta], key[1:])
+            found = history.rows_near_many(connection, kpi_ids=kpi_ids, targets=targets, tolerance=tolerance)
+        else:
+            ranges = typing.cast(tuple[tuple[datetime, datetime], ...], key[1])
+            found = history.rows_within_many(connection, kpi_ids=kpi_ids, ranges=ranges)
+        for index in indexes:
+            rows[index] = found.get(items[index][0].id, [])
+    return [
+        baseline_data(
+            kpi,
+            slot,
+            near=functools.partial(_nearest, rows.get(index, [])),
+            within=functools.partial(_samples, rows.get(index, [])),
+        )
+        for index, (kpi, slot) in enumerate(items)
+    ]
+
+
+def _nearest(
+    rows: list[history.Stored], targets: Sequence[datetime], tolerance: timedelta
+) -> dict[str, list[float]]:
+    return nearest_values(rows, targets, tolerance)
+
+
+def _samples(
+    rows: list[history.Stored], _ranges: Sequence[tuple[datetime, datetime]]
+) -> dict[str, list[Sample]]:
+    return samples_of(rows)
