@@ -25,6 +25,8 @@ SEED_DEFAULTS = {
     "Worker__KpiMonitoring__SkipRunningKpis": True,
     "Worker__KpiMonitoring__ResendAfterSeconds": 600,
     "Worker__KpiMonitoring__MaxAttempts": 3,
+    "Worker__KpiMonitoring__ExecutionBatchSize": 8,
+    "Worker__KpiMonitoring__ExecutionBatchParallelism": 8,
     "KpiSchedulerSchedule": "0 * * * * *",
     "Worker__ScheduledTasks__Enabled": True,
     "CleanupSchedule": "0 0 2 * * *",
