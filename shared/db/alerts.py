@@ -8,6 +8,7 @@ written together or not at all. The database allows at most one unresolved alert
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Collection, Sequence
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, insert, select, update
 
 from shared.db.scheduling import skip_locked
-from shared.db.statements import inserted_id
+from shared.db.statements import in_list, in_params, inserted_id
 from shared.db.tables import alert_events, alerts, kpis, metric_states, outbox
 from shared.domain.alert import UNRESOLVED, AlertEventType, AlertKind, AlertStatus, Severity
 from shared.domain.alerting import OpenAlert, Streak
@@ -136,19 +137,21 @@ def unresolved(connection: Connection, kpi_id: int) -> dict[str, OpenAlert]:
     }
 
 
-_UNRESOLVED_MANY = select(
-    alerts.c.kpi_id,
-    alerts.c.id,
-    alerts.c.metric_key,
-    alerts.c.status,
-    alerts.c.opened_at,
-    alerts.c.last_triggered_at,
-    alerts.c.last_notified_at,
-    alerts.c.stale_at,
-).where(
-    alerts.c.kpi_id.in_(bindparam("p_kpis", expanding=True)),
-    alerts.c.status.in_([status.value for status in UNRESOLVED]),
-)
+@functools.cache
+def _unresolved_many(count: int) -> Select[Any]:
+    return select(
+        alerts.c.kpi_id,
+        alerts.c.id,
+        alerts.c.metric_key,
+        alerts.c.status,
+        alerts.c.opened_at,
+        alerts.c.last_triggered_at,
+        alerts.c.last_notified_at,
+        alerts.c.stale_at,
+    ).where(
+        in_list(alerts.c.kpi_id, count, "p_kpi"),
+        alerts.c.status.in_([status.value for status in UNRESOLVED]),
+    )
 
 
 def unresolved_many(connection: Connection, kpi_ids: Collection[int]) -> dict[int, dict[str, OpenAlert]]:
@@ -157,7 +160,8 @@ def unresolved_many(connection: Connection, kpi_ids: Collection[int]) -> dict[in
     found: dict[int, dict[str, OpenAlert]] = {kpi_id: {} for kpi_id in kpi_ids}
     if not kpi_ids:
         return found
-    for row in connection.execute(_UNRESOLVED_MANY, {"p_kpis": sorted(set(kpi_ids))}):
+    ids = sorted(set(kpi_ids))
+    for row in connection.execute(_unresolved_many(len(ids)), in_params("p_kpi", ids)):
         found.setdefault(row.kpi_id, {})[row.metric_key] = OpenAlert(
             id=row.id,
             status=AlertStatus(row.status),

@@ -7,6 +7,7 @@ never records over work it no longer owns, and a finished execution is never run
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.sql.dml import Update
 
+from shared.db.statements import in_list, in_params
 from shared.db.tables import dead_letters, kpi_executions
 from shared.domain.execution import ExecutionStatus, ExecutionTrigger
 
@@ -106,24 +109,31 @@ _CLAIMABLE = or_(
         kpi_executions.c.lease_until < bindparam("p_now"),
     ),
 )
-_CLAIM_MANY = (
-    update(kpi_executions)
-    .where(kpi_executions.c.id.in_(bindparam("p_ids", expanding=True)), _CLAIMABLE)
-    .values(
-        status=ExecutionStatus.RUNNING.value,
-        lease_owner=bindparam("p_owner"),
-        lease_until=bindparam("p_until"),
-        attempt=kpi_executions.c.attempt + 1,
-        started_at=bindparam("p_now"),
+
+
+@functools.cache
+def _claim_many(count: int) -> Update:
+    """`_CLAIM` for `count` executions (one statement per batch size, compiled once)."""
+    return (
+        update(kpi_executions)
+        .where(in_list(kpi_executions.c.id, count, "p_id"), _CLAIMABLE)
+        .values(
+            status=ExecutionStatus.RUNNING.value,
+            lease_owner=bindparam("p_owner"),
+            lease_until=bindparam("p_until"),
+            attempt=kpi_executions.c.attempt + 1,
+            started_at=bindparam("p_now"),
+        )
+        .returning(
+            kpi_executions.c.id,
+            kpi_executions.c.kpi_id,
+            kpi_executions.c.slot,
+            kpi_executions.c.attempt,
+            kpi_executions.c.triggered_by,
+        )
     )
-    .returning(
-        kpi_executions.c.id,
-        kpi_executions.c.kpi_id,
-        kpi_executions.c.slot,
-        kpi_executions.c.attempt,
-        kpi_executions.c.triggered_by,
-    )
-)
+
+
 _STATES = select(
     kpi_executions.c.id, kpi_executions.c.kpi_id, kpi_executions.c.status, kpi_executions.c.lease_until
 ).where(kpi_executions.c.id.in_(bindparam("p_ids", expanding=True)))
@@ -137,9 +147,8 @@ def claim_many(
     if not execution_ids:
         return []
     lease_until = now + timedelta(seconds=lease_s)
-    rows = connection.execute(
-        _CLAIM_MANY, {"p_ids": list(execution_ids), "p_now": now, "p_owner": owner, "p_until": lease_until}
-    ).all()
+    params = {**in_params("p_id", execution_ids), "p_now": now, "p_owner": owner, "p_until": lease_until}
+    rows = connection.execute(_claim_many(len(execution_ids)), params).all()
     claimed = {
         row.id: Claim(
             execution_id=row.id,
@@ -207,35 +216,51 @@ def finish_many(
             metric_count=outcome.metric_count,
         )
         return {outcome.execution_id} if done else set()
+    params: dict[str, Any] = {"p_owner": owner, "p_now": now}
+    for i, o in enumerate(outcomes):
+        params.update(
+            {
+                f"p_id{i}": o.execution_id,
+                f"p_status{i}": o.status.value,
+                f"p_duration{i}": o.duration_ms,
+                f"p_error{i}": o.error,
+                f"p_metrics{i}": o.metric_count,
+            }
+        )
+    return set(connection.scalars(_finish_many(len(outcomes)), params))
+
+
+@functools.cache
+def _finish_many(count: int) -> Update:
+    """`_FINISH` for `count` executions of one owner: a CASE on the id per column, one statement per batch
+    size (compiled once)."""
     by_id = kpi_executions.c.id
 
-    def per_row(column: Column[Any], values: dict[uuid.UUID, object]) -> ColumnElement[Any]:
+    def per_row(column: Column[Any], name: str) -> ColumnElement[Any]:
         # The CAST keeps a CASE whose values are all NULL typed as its column (PostgreSQL would take text).
-        return cast(case(values, value=by_id), column.type)
+        whens = [
+            (by_id == bindparam(f"p_id{i}"), bindparam(f"{name}{i}", type_=column.type)) for i in range(count)
+        ]
+        return cast(case(*whens), column.type)
 
-    statement = (
+    return (
         update(kpi_executions)
         .where(
-            by_id.in_([o.execution_id for o in outcomes]),
-            kpi_executions.c.lease_owner == owner,
+            in_list(by_id, count, "p_id"),
+            kpi_executions.c.lease_owner == bindparam("p_owner"),
             kpi_executions.c.status == ExecutionStatus.RUNNING.value,
         )
         .values(
-            status=per_row(kpi_executions.c.status, {o.execution_id: o.status.value for o in outcomes}),
-            finished_at=now,
-            duration_ms=per_row(
-                kpi_executions.c.duration_ms, {o.execution_id: o.duration_ms for o in outcomes}
-            ),
-            error=per_row(kpi_executions.c.error, {o.execution_id: o.error for o in outcomes}),
-            metric_count=per_row(
-                kpi_executions.c.metric_count, {o.execution_id: o.metric_count for o in outcomes}
-            ),
+            status=per_row(kpi_executions.c.status, "p_status"),
+            finished_at=bindparam("p_now"),
+            duration_ms=per_row(kpi_executions.c.duration_ms, "p_duration"),
+            error=per_row(kpi_executions.c.error, "p_error"),
+            metric_count=per_row(kpi_executions.c.metric_count, "p_metrics"),
             lease_owner=None,
             lease_until=None,
         )
         .returning(by_id)
     )
-    return set(connection.scalars(statement))
 
 
 def claim(

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Select, bindparam, false, insert, or_, select
 
+from shared.db.statements import in_list, in_params
 from shared.db.tables import historical_data
 from shared.db.types import finite_or_none
 from shared.domain.baseline import nearest_values, samples_of
@@ -166,8 +167,8 @@ def samples_within(
 
 
 @functools.cache
-def _near_many(targets: int) -> Select[tuple[int, str, datetime, float]]:
-    """`_near` for several KPIs at once (an expanding IN list of KPI ids)."""
+def _near_many(targets: int, kpis: int) -> Select[tuple[int, str, datetime, float]]:
+    """`_near` for `kpis` KPIs at once."""
     windows = [
         historical_data.c.window_end.between(bindparam(f"p_low{i}"), bindparam(f"p_high{i}"))
         for i in range(targets)
@@ -177,12 +178,12 @@ def _near_many(targets: int) -> Select[tuple[int, str, datetime, float]]:
         historical_data.c.metric_key,
         historical_data.c.window_end,
         historical_data.c.value,
-    ).where(historical_data.c.kpi_id.in_(bindparam("p_kpis", expanding=True)), or_(*windows))
+    ).where(in_list(historical_data.c.kpi_id, kpis, "p_kpi"), or_(*windows))
 
 
 @functools.cache
-def _within_many(ranges: int) -> Select[tuple[int, str, datetime, float]]:
-    """`_within` for several KPIs at once (an expanding IN list of KPI ids)."""
+def _within_many(ranges: int, kpis: int) -> Select[tuple[int, str, datetime, float]]:
+    """`_within` for `kpis` KPIs at once."""
     windows = [
         historical_data.c.window_end.between(bindparam(f"p_from{i}"), bindparam(f"p_to{i}"))
         for i in range(ranges)
@@ -193,7 +194,7 @@ def _within_many(ranges: int) -> Select[tuple[int, str, datetime, float]]:
         historical_data.c.window_end,
         historical_data.c.value,
     ).where(
-        historical_data.c.kpi_id.in_(bindparam("p_kpis", expanding=True)),
+        in_list(historical_data.c.kpi_id, kpis, "p_kpi"),
         historical_data.c.breach == false(),
         or_(*windows),
     )
@@ -209,11 +210,12 @@ def rows_near_many(
     bounded like it (rows within `tolerance` of `weeks_back` instants per KPI)."""
     if not targets or not kpi_ids:
         return {}
-    params: dict[str, object] = {"p_kpis": sorted(set(kpi_ids))}
+    ids = sorted(set(kpi_ids))
+    params: dict[str, object] = in_params("p_kpi", ids)
     for i, target in enumerate(targets):
         params[f"p_low{i}"], params[f"p_high{i}"] = target - tolerance, target + tolerance
     found: dict[int, list[Stored]] = {}
-    for r in connection.execute(_near_many(len(targets)), params):
+    for r in connection.execute(_near_many(len(targets), len(ids)), params):
         found.setdefault(r.kpi_id, []).append((r.metric_key, r.window_end, r.value))
     return found
 
@@ -224,11 +226,12 @@ def rows_within_many(
     """The rows `samples_within` reads, for KPIs that share their ranges, in one query (bounded like it)."""
     if not ranges or not kpi_ids:
         return {}
-    params: dict[str, object] = {"p_kpis": sorted(set(kpi_ids))}
+    ids = sorted(set(kpi_ids))
+    params: dict[str, object] = in_params("p_kpi", ids)
     for i, (start, end) in enumerate(ranges):
         params[f"p_from{i}"], params[f"p_to{i}"] = start, end
     found: dict[int, list[Stored]] = {}
-    for r in connection.execute(_within_many(len(ranges)), params):
+    for r in connection.execute(_within_many(len(ranges), len(ids)), params):
         found.setdefault(r.kpi_id, []).append((r.metric_key, r.window_end, r.value))
     return found
 

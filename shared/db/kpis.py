@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, select, update
+from sqlalchemy import Connection, RowMapping, Select, Update, bindparam, select, update
 
+from shared.db.statements import in_list, in_params
 from shared.db.tables import kpis
 from shared.domain.kpi import (
     SEASONAL_TOLERANCE,
@@ -133,14 +135,36 @@ def load_kpi(connection: Connection, kpi_id: int) -> Kpi | None:
     return None if row is None else kpi_from_row(row)
 
 
-_LOAD_MANY = select(kpis).where(kpis.c.id.in_(bindparam("p_ids", expanding=True)))
+@functools.cache
+def _load_many(count: int) -> Select[Any]:
+    return select(kpis).where(in_list(kpis.c.id, count, "p_id"))
+
+
+@functools.cache
+def _succeeded_many(count: int) -> Update:
+    return (
+        update(kpis)
+        .where(in_list(kpis.c.id, count, "p_id"))
+        .values(consecutive_failures=0, last_success_at=bindparam("p_now"))
+    )
+
+
+@functools.cache
+def _failed_many(count: int) -> Update:
+    return (
+        update(kpis)
+        .where(in_list(kpis.c.id, count, "p_id"))
+        .values(consecutive_failures=kpis.c.consecutive_failures + 1)
+        .returning(kpis.c.id, kpis.c.consecutive_failures)
+    )
 
 
 def load_kpis(connection: Connection, kpi_ids: Collection[int]) -> dict[int, Kpi]:
     """The KPIs of `kpi_ids` that exist, in one statement."""
     if not kpi_ids:
         return {}
-    rows = connection.execute(_LOAD_MANY, {"p_ids": sorted(set(kpi_ids))}).mappings()
+    ids = sorted(set(kpi_ids))
+    rows = connection.execute(_load_many(len(ids)), in_params("p_id", ids)).mappings()
     return {row["id"]: kpi_from_row(row) for row in rows}
 
 
@@ -151,18 +175,11 @@ def count_outcomes(
     of each failed KPI (the succeeded ones are 0). The UPDATEs lock the KPIs' rows, like `count_outcome`."""
     counts = dict.fromkeys(succeeded, 0)
     if succeeded:
-        connection.execute(
-            update(kpis)
-            .where(kpis.c.id.in_(sorted(succeeded)))
-            .values(consecutive_failures=0, last_success_at=now)
-        )
+        ids = sorted(succeeded)
+        connection.execute(_succeeded_many(len(ids)), {**in_params("p_id", ids), "p_now": now})
     if failed:
-        rows = connection.execute(
-            update(kpis)
-            .where(kpis.c.id.in_(sorted(failed)))
-            .values(consecutive_failures=kpis.c.consecutive_failures + 1)
-            .returning(kpis.c.id, kpis.c.consecutive_failures)
-        )
+        ids = sorted(failed)
+        rows = connection.execute(_failed_many(len(ids)), in_params("p_id", ids))
         counts.update({row.id: int(row.consecutive_failures) for row in rows})
     return counts
 

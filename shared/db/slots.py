@@ -9,13 +9,15 @@ Slot rows beyond a lowered limit are simply never chosen again.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, case, insert, or_, select, update
+from sqlalchemy import Connection, Update, bindparam, case, cast, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from shared.db.statements import in_list, in_params
 from shared.db.tables import source_slots
 
 _FREE = or_(source_slots.c.lease_until.is_(None), source_slots.c.lease_until < bindparam("p_now"))
@@ -97,14 +99,40 @@ _PICK_MANY = (
     .with_for_update(skip_locked=True)
     .with_hint(source_slots, "WITH (UPDLOCK, READPAST, ROWLOCK)", dialect_name="mssql")
 )
-_RELEASE_MANY = (
-    update(source_slots)
-    .where(
-        source_slots.c.execution_id.in_(bindparam("p_executions", expanding=True)),
-        source_slots.c.lease_owner == bindparam("p_owner"),
+
+
+@functools.cache
+def _release_many(count: int) -> Update:
+    return (
+        update(source_slots)
+        .where(
+            in_list(source_slots.c.execution_id, count, "p_execution"),
+            source_slots.c.lease_owner == bindparam("p_owner"),
+        )
+        .values(execution_id=None, lease_owner=None, lease_until=None)
     )
-    .values(execution_id=None, lease_owner=None, lease_until=None)
-)
+
+
+@functools.cache
+def _take_many(count: int) -> Update:
+    """Give the picked slots `p_slot<i>` to executions `p_execution<i>` (a CASE on the slot number), if they
+    are still free; one statement per count, compiled once."""
+    slot_no = source_slots.c.slot_no
+    uuid_type = source_slots.c.execution_id.type
+    whens = [
+        (slot_no == bindparam(f"p_slot{i}"), bindparam(f"p_execution{i}", type_=uuid_type))
+        for i in range(count)
+    ]
+    return (
+        update(source_slots)
+        .where(source_slots.c.source == bindparam("p_source"), in_list(slot_no, count, "p_slot"), _FREE)
+        .values(
+            execution_id=cast(case(*whens), source_slots.c.execution_id.type),
+            lease_owner=bindparam("p_owner"),
+            lease_until=bindparam("p_until"),
+        )
+        .returning(slot_no)
+    )
 
 
 def acquire_many(
@@ -146,17 +174,15 @@ def acquire_many(
     if not free:
         return {}
     assigned = dict(zip(free, execution_ids, strict=False))
-    taken = connection.scalars(
-        update(source_slots)
-        .where(source_slots.c.source == source, source_slots.c.slot_no.in_(list(assigned)), _FREE)
-        .values(
-            execution_id=case(assigned, value=source_slots.c.slot_no),
-            lease_owner=owner,
-            lease_until=lease_until,
-        )
-        .returning(source_slots.c.slot_no),
-        {"p_now": now},
-    )
+    params = {
+        "p_source": source,
+        "p_now": now,
+        "p_owner": owner,
+        "p_until": lease_until,
+        **in_params("p_slot", list(assigned)),
+        **in_params("p_execution", list(assigned.values())),
+    }
+    taken = connection.scalars(_take_many(len(assigned)), params)
     return {assigned[int(slot_no)]: int(slot_no) for slot_no in taken}
 
 
@@ -164,7 +190,8 @@ def release_many(connection: Connection, execution_ids: Sequence[uuid.UUID], *, 
     """Free the slots these executions hold under `owner`'s lease, whatever their source, in one statement
     (a slot taken meanwhile by another attempt at the same execution stays held)."""
     if execution_ids:
-        connection.execute(_RELEASE_MANY, {"p_executions": list(execution_ids), "p_owner": owner})
+        params = {**in_params("p_execution", execution_ids), "p_owner": owner}
+        connection.execute(_release_many(len(execution_ids)), params)
 
 
 def release(connection: Connection, source: str, slot_no: int, execution_id: uuid.UUID) -> None:

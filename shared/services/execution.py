@@ -405,7 +405,7 @@ class Executor:
 
 #: After the first query of a wave finishes, how long the batch waits for others to finish with it, so
 #: that they are recorded in one transaction (bounded: a slow sibling is recorded later, on its own).
-GROUP_LINGER_S = 0.01
+GROUP_LINGER_S = 0.05
 
 
 @dataclass(kw_only=True, slots=True)
