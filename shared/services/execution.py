@@ -135,6 +135,12 @@ class Executor:
         self._alerts = AlertRecorder(settings)
         self._clock = clock
         self._slots_ensured: set[tuple[str, int]] = set()
+        # Worker threads for the queries of batches, shared by the concurrent invocations of this process and
+        # reused (starting threads per batch costs more CPU than a trivial query). Each batch keeps at most
+        # `ExecutionBatchParallelism` of them busy; INVOCATIONS batches at once never wait for a thread.
+        self._pool = ThreadPoolExecutor(
+            self._monitoring.execution_batch_parallelism * INVOCATIONS, thread_name_prefix="kpi-batch"
+        )
 
     @property
     def lease_s(self) -> float:
@@ -151,13 +157,8 @@ class Executor:
         ids = list(dict.fromkeys(execution_ids))
         reports = {execution_id: ExecutionReport(execution_id=execution_id) for execution_id in ids}
         parallelism = max(1, min(self._monitoring.execution_batch_parallelism, len(ids)))
-        pool = ThreadPoolExecutor(parallelism, thread_name_prefix="kpi-batch") if len(ids) > 1 else None
         batch = _Batch(pending=deque(ids), owner=owner, reports=reports)
-        try:
-            self._drive(batch, pool, parallelism)
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
+        self._drive(batch, self._pool if len(ids) > 1 else None, parallelism)
         return [reports[execution_id] for execution_id in ids]
 
     def _drive(self, batch: _Batch, pool: ThreadPoolExecutor | None, parallelism: int) -> None:
@@ -403,6 +404,9 @@ class Executor:
                 )
 
 
+#: Batches one process runs at once without waiting for a worker thread: above host.json's queue batchSize +
+#: newBatchThreshold (12 invocations in flight), with room for `mgrid kpi run` and the API.
+INVOCATIONS = 16
 #: After the first query of a wave finishes, how long the batch waits for others to finish with it, so
 #: that they are recorded in one transaction (bounded: a slow sibling is recorded later, on its own).
 GROUP_LINGER_S = 0.05
