@@ -108,9 +108,8 @@ def _run_backend(scratch: Scratch, sizes: Sizes, exporter: Path | None, results:
     per_kind = (
         20
         + _executor.BATCH
-        + 2 * sizes.rounds * sizes.per_round
-        + 2 * (10 + sizes.counted)
-        + 2 * _executor.BATCH
+        + 2 * sizes.rounds * sizes.per_round  # overhead: one message per execution, and batched
+        + 3 * (10 + sizes.counted + _executor.BATCH)  # counting: pipeline, bare, batched
         + sizes.timed * 11 // 10
     )
     workload = {

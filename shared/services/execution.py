@@ -174,11 +174,15 @@ class Executor:
                         started = self._start(connection, chunk, batch)
                     except DBAPIError as error:
                         if not first or not error.connection_invalidated:
+                            self._finish_running(connection, running, batch)
                             raise
                         log.warning("a pooled monitoring connection was dead; claiming again on a fresh one")
                         connection.close()
                         connection = self._engine.connect()
                         started = self._start(connection, chunk, batch)
+                    except Exception:
+                        self._finish_running(connection, running, batch)
+                        raise
                     first = False
                     if pool is None:
                         self._record(connection, [self._run_one(each) for each in started], batch)
@@ -192,6 +196,21 @@ class Executor:
                     self._record(connection, [future.result() for future in done], batch)
         finally:
             connection.close()
+
+    def _finish_running(
+        self, connection: Connection, running: dict[Future[_Done], _Started], batch: _Batch
+    ) -> None:
+        """Claiming the next wave failed: record the executions already running before giving up (best
+        effort: what cannot be recorded is retried when its lease expires)."""
+        if not running:
+            return
+        done = [future.result() for future in wait(running).done]
+        try:
+            if connection.invalidated:
+                connection.rollback()
+            self._record(connection, done, batch)
+        except Exception:
+            log.exception("recording %d running execution(s) failed; their leases will expire", len(done))
 
     def _start(self, connection: Connection, chunk: list[uuid.UUID], batch: _Batch) -> list[_Started]:
         """Claim `chunk`, load its KPIs, take concurrency slots and read the baselines: one transaction,

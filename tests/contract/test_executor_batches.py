@@ -230,3 +230,23 @@ def test_two_concurrent_batches_never_exceed_the_sources_slot_limit(
     assert runner.most_active == 2
     with database.engine.connect() as connection:
         assert connection.scalar(select(func.count()).where(source_slots.c.lease_owner.is_not(None))) == 0
+
+
+def test_an_unexpected_error_in_one_run_leaves_it_to_its_lease_and_records_the_others(
+    database: Database, source_url: str
+) -> None:
+    class Crashing(CountingRunner):
+        def run(self, kpi: Any, **kwargs: Any) -> Any:
+            if "boom" in kpi.sql_text:
+                raise RuntimeError("a bug")
+            return super().run(kpi, **kwargs)
+
+    runner = Crashing({"main": source_url})
+    executor = Executor(database.engine, runner, settings_with(), clock=Clock(NOW + timedelta(seconds=5)))
+    ids = queue_kpis(database, [OK, "SELECT 'boom' AS key, 1 AS current_value", OK])
+    reports = executor.execute_batch(ids, owner="batch-1")
+    runner.dispose()
+    assert [r.status for r in reports] == ["succeeded", "crashed", "succeeded"]
+    assert statuses(database, ids) == ["succeeded", "running", "succeeded"]  # retried once its lease expires
+    with database.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).where(source_slots.c.lease_owner.is_not(None))) == 0
