@@ -54,7 +54,7 @@ from shared.domain.schedule import window
 from shared.domain.seasonal import Sample
 from shared.errors import MonitoringGridError
 from shared.services.alerting import AlertRecorder, Transitioned
-from shared.settings import Settings
+from shared.settings import MAX_BATCH_SECONDS, Settings
 from shared.sources import SourceQueryError, SourceRunner, SourceTimeout, SourceUnavailable
 
 log = logging.getLogger("mgrid.executor")
@@ -157,7 +157,8 @@ class Executor:
         ids = list(dict.fromkeys(execution_ids))
         reports = {execution_id: ExecutionReport(execution_id=execution_id) for execution_id in ids}
         parallelism = max(1, min(self._monitoring.execution_batch_parallelism, len(ids)))
-        batch = _Batch(pending=deque(ids), owner=owner, reports=reports)
+        budget = MAX_BATCH_SECONDS - self._monitoring.execution_timeout_seconds - LEASE_MARGIN_S
+        batch = _Batch(pending=deque(ids), owner=owner, reports=reports, deadline=time.monotonic() + budget)
         self._drive(batch, self._pool if len(ids) > 1 else None, parallelism)
         return [reports[execution_id] for execution_id in ids]
 
@@ -165,10 +166,13 @@ class Executor:
         connection = self._engine.connect()
         try:
             running: dict[Future[_Done], _Started] = {}
-            first = True
+            first, waiting = True, False
             while batch.pending or running:
                 room = parallelism - len(running)
-                if batch.pending and room > 0:
+                if batch.pending and room > 0 and not waiting:
+                    if time.monotonic() > batch.deadline:
+                        _defer_pending(batch, "the batch ran out of time")
+                        continue
                     chunk = [batch.pending.popleft() for _ in range(min(room, len(batch.pending)))]
                     try:
                         started = self._start(connection, chunk, batch)
@@ -189,11 +193,15 @@ class Executor:
                         continue
                     for each in started:
                         running[pool.submit(self._run_one, each)] = each
+                    waiting = _wait_for_siblings(batch, chunk, running)
                 if running:
                     done = _finished(running)
                     for future in done:
                         del running[future]
                     self._record(connection, [future.result() for future in done], batch)
+                    waiting = False  # a slot of ours was freed: try those waiting for one again
+                elif waiting:
+                    waiting = False
         finally:
             connection.close()
 
@@ -237,6 +245,7 @@ class Executor:
                     self._skip_inactive(connection, claimed, batch.reports[claimed.execution_id])
                     continue
                 by_source.setdefault(kpi.source, []).append((claimed, kpi))
+                batch.sources[claimed.execution_id] = kpi.source
             ready: list[tuple[Claim, Kpi, int]] = []
             deferred: list[Claim] = []
             for source, items in by_source.items():
@@ -438,6 +447,8 @@ class _Batch:
     pending: deque[uuid.UUID]
     owner: str
     reports: dict[uuid.UUID, ExecutionReport]
+    deadline: float  #: time.monotonic() after which no further wave starts (the rest is sent again)
+    sources: dict[uuid.UUID, str] = field(default_factory=dict)  #: of the executions claimed so far
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -453,6 +464,32 @@ class _Done:
     @property
     def succeeded(self) -> bool:
         return self.result is not None and self.result.status is ExecutionStatus.SUCCEEDED
+
+
+def _wait_for_siblings(batch: _Batch, chunk: list[uuid.UUID], running: dict[Future[_Done], _Started]) -> bool:
+    """Executions of `chunk` that found their source full wait in the batch, not in the queue, when an
+    execution of the batch holds a slot of that source: it frees it when it finishes. They are back in
+    `pending` (queued in the database, their attempt not counted) and True is returned: start nothing until
+    then. The others stay deferred: the message handler sends them again."""
+    busy = {started.kpi.source for started in running.values()}
+    retry = [
+        execution_id
+        for execution_id in chunk
+        if batch.reports[execution_id].deferred and batch.sources.get(execution_id) in busy
+    ]
+    for execution_id in reversed(retry):
+        report = batch.reports[execution_id]
+        report.status, report.deferred = "skipped", False
+        batch.pending.appendleft(execution_id)
+    return bool(retry)
+
+
+def _defer_pending(batch: _Batch, why: str) -> None:
+    """Give up on the executions not started yet: the message handler sends them again."""
+    log.warning("%d execution(s) of a batch sent again: %s", len(batch.pending), why)
+    while batch.pending:
+        report = batch.reports[batch.pending.popleft()]
+        report.status, report.deferred = "deferred", True
 
 
 def _finished(running: dict[Future[_Done], _Started]) -> set[Future[_Done]]:

@@ -186,7 +186,7 @@ class KpiMonitoringSettings(_Section):
         description="Attempts at an execution whose executor died (lease expired) before it is failed.",
     )
     execution_batch_size: int = Field(
-        8,
+        16,
         ge=1,
         le=MAX_EXECUTION_BATCH,
         alias="ExecutionBatchSize",
@@ -197,8 +197,8 @@ class KpiMonitoringSettings(_Section):
         ge=1,
         le=MAX_EXECUTION_BATCH,
         alias="ExecutionBatchParallelism",
-        description="Executions of one message that run at once; a batch's worst case is "
-        "ceil(ExecutionBatchSize / this) x ExecutionTimeoutSeconds, at most 1800 s.",
+        description="Executions of one message that run at once. A batch's worst case, "
+        "ceil(ExecutionBatchSize / min(this, MaxParallelKpis)) x ExecutionTimeoutSeconds, is at most 1800 s.",
     )
     schedule: str = Field(
         "0 * * * * *",
@@ -214,17 +214,20 @@ class KpiMonitoringSettings(_Section):
         worst = self.batch_worst_case_seconds
         if worst > MAX_BATCH_SECONDS:
             raise ValueError(
-                f"a batch's worst case, ceil(ExecutionBatchSize {self.execution_batch_size} / "
-                f"ExecutionBatchParallelism {self.execution_batch_parallelism}) x ExecutionTimeoutSeconds "
-                f"{self.execution_timeout_seconds} = {worst} s, must be at most {MAX_BATCH_SECONDS} s "
-                "(host.json functionTimeout is 35 min): lower the batch size or raise its parallelism"
+                f"a batch's worst case, ceil(ExecutionBatchSize {self.execution_batch_size} / min("
+                f"ExecutionBatchParallelism {self.execution_batch_parallelism}, MaxParallelKpis "
+                f"{self.max_parallel_kpis})) x ExecutionTimeoutSeconds {self.execution_timeout_seconds} = "
+                f"{worst} s, must be at most {MAX_BATCH_SECONDS} s (host.json functionTimeout is 35 min): "
+                "lower the batch size or the timeout, or raise the parallelism"
             )
         return self
 
     @property
     def batch_worst_case_seconds(self) -> int:
-        """The longest one message's executions can take when each runs into its timeout."""
-        waves = -(-self.execution_batch_size // self.execution_batch_parallelism)
+        """The longest one message's executions can take when each runs into its timeout: in waves of at most
+        ExecutionBatchParallelism, and of at most MaxParallelKpis when they share a source."""
+        at_once = min(self.execution_batch_parallelism, self.max_parallel_kpis)
+        waves = -(-self.execution_batch_size // at_once)
         return waves * self.execution_timeout_seconds
 
 

@@ -151,35 +151,64 @@ def test_a_lost_batch_and_a_dead_batch_are_recovered_by_the_sweep(
     assert statuses(database, [*lost, *dead]) == ["succeeded"] * 5
 
 
-def test_a_batch_that_finds_its_source_full_is_sent_again_as_one_message(
+class Sender:
+    """A queue sender that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[str], int]] = []
+
+    def send(self, queue: str, messages: Sequence[str], *, delay_s: int = 0) -> None:
+        self.sent.append((queue, list(messages), delay_s))
+
+
+def test_a_batch_larger_than_its_sources_slots_waits_for_its_own_slots(
     database: Database, source_url: str
 ) -> None:
-    sent: list[tuple[str, list[str], int]] = []
-
-    class Sender:
-        def send(self, queue: str, messages: Sequence[str], *, delay_s: int = 0) -> None:
-            sent.append((queue, list(messages), delay_s))
-
     settings = settings_with(max_parallel_kpis=2)
     runner = CountingRunner({"main": source_url})
     clock = Clock(NOW + timedelta(seconds=5))
+    sender = Sender()
     executor = Executor(database.engine, runner, settings, clock=clock)
-    handler = ExecutionMessages(database.engine, executor, settings, Sender, clock=clock)
+    handler = ExecutionMessages(database.engine, executor, settings, lambda: sender, clock=clock)
     ids = queue_kpis(database, [OK] * 5)
     reports = handler.handle(execution_message(ids).encode(), owner="batch-1")
     runner.dispose()
     assert reports is not None
-    assert [r.status for r in reports] == ["succeeded"] * 2 + ["deferred"] * 3
-    ((queue, (body,), delay_s),) = sent
+    assert [r.status for r in reports] == ["succeeded"] * 5
+    assert runner.most_active <= 2
+    assert sender.sent == []
+
+
+def test_a_batch_that_finds_its_source_full_is_sent_again_as_one_message(
+    database: Database, source_url: str
+) -> None:
+    settings = settings_with(max_parallel_kpis=2)
+    runner = CountingRunner({"main": source_url})
+    clock = Clock(NOW + timedelta(seconds=5))
+    sender = Sender()
+    executor = Executor(database.engine, runner, settings, clock=clock)
+    handler = ExecutionMessages(database.engine, executor, settings, lambda: sender, clock=clock)
+    ids = queue_kpis(database, [OK] * 3)
+    with database.engine.begin() as connection:  # other executors hold both slots of `main`
+        for slot_no in range(2):
+            connection.execute(
+                source_slots.insert().values(
+                    source="main", slot_no=slot_no, lease_owner="busy", lease_until=NOW + timedelta(hours=1)
+                )
+            )
+    reports = handler.handle(execution_message(ids).encode(), owner="batch-1")
+    runner.dispose()
+    assert reports is not None
+    assert [r.status for r in reports] == ["deferred"] * 3
+    ((queue, (body,), delay_s),) = sender.sent
     assert queue == "kpi-executions"
     assert delay_s > 0
-    assert json.loads(body)["execution_ids"] == [str(execution_id) for execution_id in ids[2:]]
-    assert statuses(database, ids) == ["succeeded"] * 2 + ["queued"] * 3
+    assert json.loads(body)["execution_ids"] == [str(execution_id) for execution_id in ids]
+    assert statuses(database, ids) == ["queued"] * 3
     with database.engine.connect() as connection:
-        attempts = connection.scalars(
-            select(kpi_executions.c.attempt).where(kpi_executions.c.id.in_(ids[2:]))
-        )
+        attempts = connection.scalars(select(kpi_executions.c.attempt).where(kpi_executions.c.id.in_(ids)))
         assert set(attempts) == {0}
+    assert runner.calls == 0
 
 
 def test_a_message_of_one_execution_in_the_format_before_batches_still_runs(
