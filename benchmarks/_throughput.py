@@ -20,6 +20,7 @@ from benchmarks._workers import run_processes, run_threads, server_stopwatch
 
 log = logging.getLogger("bench")
 ROUND_S = 5.0
+MIN_WINDOW = 5000  #: executions queued per window at least
 WARMUP_S = 2.0
 PROCESSES = 2
 THREADS_PER_PROCESS = 2
@@ -74,8 +75,9 @@ def measure(bench: Bench, kind: str, *, rounds: int, exporter: Path | None, work
         must_fill=False,
         batch=BATCH,
     )
-    per_window = int(rate * ROUND_S * 2.5) + 300  # margin: processes may be faster than threads
-    per_batched = int(warm[0] / warm[1] * ROUND_S * 2.5) + 300
+    # Margins: processes may be faster than threads, and the warm-up of a busy machine slower than its windows.
+    per_window = max(int(rate * ROUND_S * 2.5) + 300, MIN_WINDOW)
+    per_batched = max(int(warm[0] / warm[1] * ROUND_S * 2.5) + 300, MIN_WINDOW)
     log.info("%s: warm-up %.0f/s, batched %.0f/s", kind, rate, warm[0] / warm[1])
     grow(bench, workload, rounds * 2 * (per_window + per_batched))
     result = Throughput(kind=kind, offered=max(1, round(rate)))
