@@ -260,7 +260,7 @@ class Executor:
                 for claimed in deferred:
                     report = batch.reports[claimed.execution_id]
                     report.status, report.deferred = "deferred", True
-                log.info("%d execution(s) deferred: every slot of their source is busy", len(deferred))
+                log.info("%d execution(s) found every slot of their source busy", len(deferred))
             baselines = read_baselines(connection, [(kpi, claimed.slot) for claimed, kpi, _ in ready])
         return [
             _Started(kpi=kpi, claimed=claimed, slot_no=slot_no, baseline=baseline)
@@ -416,15 +416,15 @@ class Executor:
                     each.started.claimed.execution_id,
                 )
         for each, consequence in zip(kept, consequences, strict=True):
-            assert each.result is not None  # noqa: S101 - kept runs did not crash
+            result = each.outcome
             report = batch.reports[each.started.claimed.execution_id]
-            report.status, report.duration_ms = each.result.status.value, each.duration_ms
-            report.error = each.result.error
+            report.status, report.duration_ms = result.status.value, each.duration_ms
+            report.error = result.error
             report.evaluations, report.transitions = consequence.evaluations, consequence.transitions
             report.events = [t.event for t in report.transitions if t.event is not None]
             kpi = each.started.kpi
             telemetry.record_execution(
-                kpi=kpi.indicator, outcome=each.result.status.value, duration_ms=each.duration_ms
+                kpi=kpi.indicator, outcome=result.status.value, duration_ms=each.duration_ms
             )
             for e in each.evaluations:
                 telemetry.record_deviation(
@@ -464,6 +464,13 @@ class _Done:
     @property
     def succeeded(self) -> bool:
         return self.result is not None and self.result.status is ExecutionStatus.SUCCEEDED
+
+    @property
+    def outcome(self) -> RunResult:
+        """The result of a run that did not crash (only those are recorded)."""
+        if self.result is None:
+            raise RuntimeError(f"execution {self.started.claimed.execution_id} crashed: it has no result")
+        return self.result
 
 
 def _wait_for_siblings(batch: _Batch, chunk: list[uuid.UUID], running: dict[Future[_Done], _Started]) -> bool:
@@ -519,12 +526,12 @@ def _ids(group: list[_Done]) -> list[uuid.UUID]:
 
 
 def _outcome(each: _Done) -> executions.Outcome:
-    assert each.result is not None  # noqa: S101 - only runs that did not crash are recorded
+    result = each.outcome
     return executions.Outcome(
         execution_id=each.started.claimed.execution_id,
-        status=each.result.status,
+        status=result.status,
         duration_ms=each.duration_ms,
-        error=each.result.error,
+        error=result.error,
         metric_count=len(each.evaluations) if each.succeeded else None,
     )
 
