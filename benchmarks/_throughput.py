@@ -75,7 +75,7 @@ def measure(bench: Bench, kind: str, *, rounds: int, exporter: Path | None, work
         must_fill=False,
         batch=BATCH,
     )
-    # Margins: processes may be faster than threads, and the warm-up of a busy machine slower than its windows.
+    # Margins: processes may be faster than threads, and a busy machine's warm-up slower than its windows.
     per_window = max(int(rate * ROUND_S * 2.5) + 300, MIN_WINDOW)
     per_batched = max(int(warm[0] / warm[1] * ROUND_S * 2.5) + 300, MIN_WINDOW)
     log.info("%s: warm-up %.0f/s, batched %.0f/s", kind, rate, warm[0] / warm[1])
