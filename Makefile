@@ -86,7 +86,7 @@ bench: $(PY_STAMP)
 	-$(MAKE) --no-print-directory $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.pipeline --query-exporter $(BENCH_VENV)/bin/query-exporter
 
-# End to end through devhost + Azurite with 1 and 3 host processes (about 3 minutes); writes only the
+# End to end through devhost + Azurite with 1 and 3 host processes, batching off and on (about 6 minutes); writes only the
 # `<!-- e2e:start -->` section of benchmarks/RESULTS.md.
 .PHONY: bench-e2e
 bench-e2e: deps

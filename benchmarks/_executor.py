@@ -38,6 +38,8 @@ from shared.settings import Settings
 from shared.sources import SourceRunner
 
 THREADS = 4
+#: Executions per message on the batched side: the default ExecutionBatchSize (run 8 at a time by default).
+BATCH = 16
 bare_metadata = MetaData()
 BARE_RESULTS = Table(
     "bench_bare_results",
@@ -125,14 +127,14 @@ def open_bench(scratch: Scratch, *, sizes: dict[str, int], kpis_per_kind: int) -
     seeding.dispose()
     monitoring_url, engine = scratch.monitoring("executor")
     bare_metadata.create_all(engine)
-    runner = SourceRunner({"main": source_url}, pool_size=THREADS)
+    runner = SourceRunner({"main": source_url}, pool_size=THREADS * BATCH)
     bench = Bench(
         backend=scratch.backend,
         monitoring_url=monitoring_url,
         source_url=source_url,
         engine=engine,
         runner=runner,
-        executor=Executor(engine, runner, settings(max_parallel_kpis=THREADS * 2)),
+        executor=Executor(engine, runner, settings(max_parallel_kpis=THREADS * BATCH)),
         bare_source=create_engine(source_url),
         bare_monitoring=create_engine(monitoring_url),
     )
@@ -177,6 +179,13 @@ def run_pipeline(executor: Executor, item: Item, owner: str) -> None:
         raise RuntimeError(f"execution {item[0]} ended {report.status}: {report.error}")
 
 
+def run_batch(executor: Executor, items: list[Item], owner: str) -> None:
+    """The batched side: the executions of one message, as the `kpi_executor` function runs them."""
+    for report in executor.execute_batch([item[0] for item in items], owner=owner):
+        if report.status != "succeeded":
+            raise RuntimeError(f"execution {report.execution_id} ended {report.status}: {report.error}")
+
+
 def run_bare(
     bench: Bench,
     engines: tuple[Engine, Engine],
@@ -203,6 +212,8 @@ class Overhead:
     bare: list[list[float]]
     pipeline_cpu: list[float]
     bare_cpu: list[float]
+    batched: list[list[float]] = field(default_factory=list)  #: per execution: its batch's time / BATCH
+    batched_cpu: list[float] = field(default_factory=list)
 
     def ratios(self) -> list[float]:
         return [
@@ -215,25 +226,45 @@ class Overhead:
             for p, b in zip(self.pipeline, self.bare, strict=True)
         ]
 
+    def batched_ratios(self) -> list[float]:
+        return [
+            statistics.median(p) / statistics.median(b) for p, b in zip(self.batched, self.bare, strict=True)
+        ]
+
     def cpu_ms(self, side: str) -> list[float]:
-        cpu, times = (self.pipeline_cpu, self.pipeline) if side == "pipeline" else (self.bare_cpu, self.bare)
+        cpu, times = {
+            "pipeline": (self.pipeline_cpu, self.pipeline),
+            "bare": (self.bare_cpu, self.bare),
+            "batched": (self.batched_cpu, self.batched),
+        }[side]
         return [seconds / len(each) * 1000 for seconds, each in zip(cpu, times, strict=True)]
 
 
 def measure_overhead(bench: Bench, kind: str, *, rounds: int, per_round: int, warmup: int = 20) -> Overhead:
-    """Alternate `rounds` rounds of `per_round` executions per side (ABBA order), on one thread."""
+    """Alternate `rounds` rounds of `per_round` executions per side, in ABC / CBA order: one message per
+    execution, the bare loop, and messages of BATCH executions (each run by `execute_batch`, which queries
+    them on its worker threads; their time per execution is the batch's over BATCH)."""
     workload = bench.workloads[kind]
     engines = (bench.bare_source, bench.bare_monitoring)
     for item in workload.take(warmup):
         run_pipeline(bench.executor, item, "bench")
         run_bare(bench, engines, workload.sql, item)
+    run_batch(bench.executor, workload.take(BATCH), "bench")
     result = Overhead(pipeline=[], bare=[], pipeline_cpu=[], bare_cpu=[])
+    sides = ("pipeline", "bare", "batched")
     for round_no in range(rounds):
-        batch = workload.take(per_round)
-        for side in ("pipeline", "bare") if round_no % 2 == 0 else ("bare", "pipeline"):
+        plain = workload.take(per_round)  # the bare loop changes nothing: it reruns the pipeline's items
+        items = {"pipeline": plain, "bare": plain, "batched": workload.take(per_round)}
+        for side in sides if round_no % 2 == 0 else sides[::-1]:
             times = []
             cpu = time.process_time()
-            for item in batch:
+            if side == "batched":
+                for start in range(0, per_round, BATCH):
+                    chunk = items[side][start : start + BATCH]
+                    began = time.perf_counter()
+                    run_batch(bench.executor, chunk, "bench")
+                    times += [(time.perf_counter() - began) / len(chunk)] * len(chunk)
+            for item in items[side] if side != "batched" else ():
                 started = time.perf_counter()
                 if side == "pipeline":
                     run_pipeline(bench.executor, item, "bench")
@@ -241,6 +272,6 @@ def measure_overhead(bench: Bench, kind: str, *, rounds: int, per_round: int, wa
                     run_bare(bench, engines, workload.sql, item)
                 times.append(time.perf_counter() - started)
             cpu = time.process_time() - cpu
-            (result.pipeline if side == "pipeline" else result.bare).append(times)
-            (result.pipeline_cpu if side == "pipeline" else result.bare_cpu).append(cpu)
+            getattr(result, side).append(times)
+            getattr(result, f"{side}_cpu").append(cpu)
     return result

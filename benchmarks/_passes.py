@@ -10,12 +10,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from benchmarks._counting import PhasedRunner, Phases, TurnProxy
-from benchmarks._executor import THREADS, Bench, Item, run_bare, run_pipeline, settings
+from benchmarks._executor import BATCH, THREADS, Bench, run_bare, run_batch, run_pipeline, settings
 from shared.db.engine import create_monitoring_engine
 from shared.services.execution import Executor
 
@@ -28,6 +29,7 @@ class Counts:
 
     pipeline: PerPhase
     bare: PerPhase
+    batched: PerPhase | None = None  #: messages of BATCH executions, per execution
 
 
 def count_statements(bench: Bench, kind: str, *, executions: int = 40, warmup: int = 10) -> Counts:
@@ -41,12 +43,12 @@ def count_statements(bench: Bench, kind: str, *, executions: int = 40, warmup: i
             proxies[name] = TurnProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
         urls = {name: proxies[name].url(url) for name, url in urls.items()}
     engine = create_monitoring_engine(urls["monitoring"])
-    runner = PhasedRunner({"main": urls["source"]}, pool_size=THREADS)
+    runner = PhasedRunner({"main": urls["source"]}, pool_size=THREADS * BATCH)
     bare_engines = (create_engine(urls["source"]), create_engine(urls["monitoring"]))
     try:
         phases = Phases(proxies)
         runner.phases = phases
-        executor = Executor(engine, runner, settings(max_parallel_kpis=THREADS * 2))
+        executor = Executor(engine, runner, settings(max_parallel_kpis=THREADS * BATCH))
         pipeline = _count(
             phases,
             [(engine, "monitoring"), (runner.engine("main"), "source")],
@@ -62,7 +64,17 @@ def count_statements(bench: Bench, kind: str, *, executions: int = 40, warmup: i
             lambda item: run_bare(bench, bare_engines, workload.sql, item),
             workload.take,
         )
-        return Counts(pipeline=pipeline, bare=counted)
+        batched = Phases(proxies)
+        runner.phases = batched
+        batches = _count(
+            batched,
+            [(engine, "monitoring"), (runner.engine("main"), "source")],
+            (max(1, warmup // BATCH), max(1, executions // BATCH)),
+            lambda items: run_batch(executor, items, "counting"),
+            lambda count: [workload.take(BATCH) for _ in range(count)],
+            per=BATCH,
+        )
+        return Counts(pipeline=pipeline, bare=counted, batched=batches)
     finally:
         runner.dispose()
         for each in (engine, *bare_engines):
@@ -75,9 +87,12 @@ def _count(
     phases: Phases,
     engines: list[tuple[Engine, str]],
     sizes: tuple[int, int],
-    run: Callable[[Item], None],
-    take: Callable[[int], list[Item]],
+    run: Callable[[Any], None],
+    take: Callable[[int], list[Any]],
+    *,
+    per: int = 1,
 ) -> PerPhase:
+    """Count `sizes[1]` runs after `sizes[0]` warm-up runs; a run is one execution, or a batch of `per`."""
     warmup, executions = sizes
     stops = [phases.listen(engine, name) for engine, name in engines]
     try:
@@ -88,7 +103,7 @@ def _count(
             phases.new_execution()
             run(item)
             phases.end_execution()
-        return phases.per_execution(executions)
+        return phases.per_execution(executions * per)
     finally:
         for stop in stops:
             stop()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from benchmarks._counting import BARE_PHASES, CONTROL, GLUE, PHASES
-from benchmarks._executor import THREADS, Overhead
+from benchmarks._executor import BATCH, THREADS, Overhead
 from benchmarks._passes import Counts, PerPhase, Profile
 from benchmarks._scheduler import TickCase
 from benchmarks._targets import (
@@ -22,7 +22,15 @@ from benchmarks._targets import (
     summary,
     verdict,
 )
-from benchmarks._throughput import PROCESSES, ROUND_S, THREADS_PER_PROCESS, Rates, Throughput
+from benchmarks._throughput import (
+    BATCH_THREADS,
+    BATCH_THREADS_PER_PROCESS,
+    PROCESSES,
+    ROUND_S,
+    THREADS_PER_PROCESS,
+    Rates,
+    Throughput,
+)
 
 NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
 
@@ -114,10 +122,12 @@ def _overhead(results: Results) -> str:
         "history baseline, evaluation, history, streaks and alert bookkeeping, slot release). Bare: the same "
         "query for the same window on a plain engine, then one INSERT. Rounds alternate the order (ABBA). "
         "Ratio and added time are computed per round from the round's medians. CPU is this process's, per "
-        "execution.\n",
+        f"execution. Batched: the same pipeline, messages of {BATCH} executions (`Executor.execute_batch`, "
+        "its queries on worker threads), time and CPU per execution = the batch's / "
+        f"{BATCH}; rounds alternate the three sides (ABC, CBA).\n",
         "| Backend | Query | Pipeline ms | Bare ms | Ratio | Added ms | CPU ms pipeline / bare | Targets "
-        "| Result |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Result | Batched ms | Batched ratio | CPU ms batched |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (backend, kind), result in results.overhead.items():
         pipe = [statistics.median(r) * 1000 for r in result.pipeline]
@@ -131,9 +141,11 @@ def _overhead(results: Results) -> str:
             targets = f"added < {ADDED_MS_TARGET} ms (ratio reported)"
             ok = statistics.median(added) < ADDED_MS_TARGET
         shown = verdict(ok) if backend == "postgresql" else "-"
+        batched = [statistics.median(r) * 1000 for r in result.batched]
         lines.append(
             f"| {backend} | {kind} | {spread(pipe)} | {spread(bare)} | {spread(ratio)} | {spread(added)} "
-            f"| {cpu} | {targets} | {shown} |"
+            f"| {cpu} | {targets} | {shown} | {spread(batched)} | {spread(result.batched_ratios())} "
+            f"| {spread(result.cpu_ms('batched'))} |"
         )
     lines.append(
         f"\n{len(next(iter(results.overhead.values())).pipeline)} rounds of "
@@ -161,6 +173,14 @@ def _counts(results: Results) -> str:
         wall = results.phase_ms.get((backend, kind), ({}, {}))
         lines += [f"**{backend}, {kind} query**\n", *_count_table(counts.pipeline, PHASES, wall[0]), ""]
         lines += [f"Bare loop, {backend}, {kind}:\n", *_count_table(counts.bare, BARE_PHASES, wall[1]), ""]
+        if counts.batched is not None:
+            lines += [
+                f"Batched, {backend}, {kind}: messages of {BATCH} executions, per execution (the totals are "
+                "exact; the split between phases is approximate, since the batch records some executions "
+                "while others still query the source; no wall times):\n",
+                *_count_table(counts.batched, PHASES, {}),
+                "",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -220,6 +240,11 @@ def _throughput(results: Results) -> str:
         )
         who = f"executor, {PROCESSES} processes x {THREADS_PER_PROCESS} threads"
         lines.append(_rate_row(result.kind, who, result.processes, target, "-"))
+        if result.batched_threads.rounds:
+            who = f"batched ({BATCH}/message), 1 process x {BATCH_THREADS} threads"
+            lines.append(_rate_row(result.kind, who, result.batched_threads, target, "-"))
+            who = f"batched ({BATCH}/message), {PROCESSES} processes x {BATCH_THREADS_PER_PROCESS} thread"
+            lines.append(_rate_row(result.kind, who, result.batched_processes, target, "-"))
         lines.append(
             f"| {result.kind} | best: {how} | {rate:.0f} | | | {target} | {verdict(rate >= RATE_TARGET)} |"
         )

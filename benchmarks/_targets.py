@@ -6,7 +6,14 @@ import statistics
 from typing import TYPE_CHECKING
 
 from benchmarks._executor import THREADS
-from benchmarks._throughput import PROCESSES, THREADS_PER_PROCESS, Throughput
+from benchmarks._throughput import (
+    BATCH_THREADS,
+    BATCH_THREADS_PER_PROCESS,
+    PROCESSES,
+    THREADS_PER_PROCESS,
+    Rates,
+    Throughput,
+)
 
 if TYPE_CHECKING:
     from benchmarks._report import Results
@@ -14,6 +21,8 @@ if TYPE_CHECKING:
 TICK_TARGETS = {"10k all due": 2.0, "1k due of 100k": 0.3}
 GROWTH_LIMIT = 1.5  #: 1k-of-100k over 1k-of-10k: "must not grow with the total"
 RATIO_TARGET, ADDED_MS_TARGET, RATE_TARGET = 2.0, 3.0, 500.0
+#: Issue 15, against query-exporter in the same run (trivial query), and round trips per execution.
+CLIENT_CPU_VS_EXPORTER, SERVER_CPU_VS_EXPORTER, ROUND_TRIPS_TARGET = 1.5, 3.0, 3.0
 
 
 def verdict(ok: bool) -> str:
@@ -21,12 +30,31 @@ def verdict(ok: bool) -> str:
 
 
 def best(result: Throughput) -> tuple[float, str]:
-    """The better of the two executor configurations: (median rate, which)."""
-    threads = statistics.median(result.threads.per_second())
-    processes = statistics.median(result.processes.per_second()) if result.processes.rounds else 0.0
-    if processes > threads:
-        return processes, f"{PROCESSES} processes x {THREADS_PER_PROCESS} threads"
-    return threads, f"1 process x {THREADS} threads"
+    """The best of the executor configurations: (median rate, which)."""
+    return max(
+        (statistics.median(rates.per_second()), name)
+        for name, rates in _configurations(result)
+        if rates.rounds
+    )
+
+
+def _configurations(result: Throughput) -> list[tuple[str, Rates]]:
+    return [
+        (f"1 process x {THREADS} threads", result.threads),
+        (f"{PROCESSES} processes x {THREADS_PER_PROCESS} threads", result.processes),
+        (f"batched, 1 process x {BATCH_THREADS} threads", result.batched_threads),
+        (f"batched, {PROCESSES} processes x {BATCH_THREADS_PER_PROCESS} thread", result.batched_processes),
+    ]
+
+
+def _cheapest(result: Throughput) -> tuple[float, float, str] | None:
+    """The batched configuration with the least client CPU per execution: (client ms, server ms, which)."""
+    found = [
+        (statistics.median(rates.cpu_ms()), statistics.median(rates.server_ms()), name)
+        for name, rates in _configurations(result)[2:]
+        if rates.rounds
+    ]
+    return min(found) if found else None
 
 
 def summary(results: Results) -> str:
@@ -73,4 +101,33 @@ def summary(results: Results) -> str:
             f"| throughput, {result.kind} query | >= {RATE_TARGET:.0f}/s | {rate:.0f}/s ({how}) "
             f"| {verdict(rate >= RATE_TARGET)} |"
         )
+    rows += _issue_15(results)
     return "\n".join(rows) + "\n"
+
+
+def _issue_15(results: Results) -> list[str]:
+    """Batched executions against query-exporter (same run, trivial query) and round trips per execution."""
+    rows = []
+    counts = results.counts.get(("postgresql", "trivial"))
+    if counts is not None and counts.batched is not None:
+        trips = sum(cell[1] or 0.0 for cell in counts.batched.get("monitoring", {}).values())
+        rows.append(
+            f"| monitoring round trips per execution, batched, trivial | <= {ROUND_TRIPS_TARGET:.0f} "
+            f"| {trips:.2f} | {verdict(trips <= ROUND_TRIPS_TARGET)} |"
+        )
+    for result in results.throughput:
+        cheapest = _cheapest(result)
+        if result.kind != "trivial" or result.exporter is None or not result.exporter.rounds or not cheapest:
+            continue
+        client, server, how = cheapest
+        exporter_client = statistics.median(result.exporter.cpu_ms())
+        exporter_server = statistics.median(result.exporter.server_ms())
+        rows += [
+            f"| client CPU per execution vs query-exporter, trivial | <= {CLIENT_CPU_VS_EXPORTER}x "
+            f"| {client / exporter_client:.2f}x ({client:.2f} / {exporter_client:.2f} ms, {how}) "
+            f"| {verdict(client / exporter_client <= CLIENT_CPU_VS_EXPORTER)} |",
+            f"| server CPU per execution vs query-exporter, trivial | <= {SERVER_CPU_VS_EXPORTER}x "
+            f"| {server / exporter_server:.2f}x ({server:.2f} / {exporter_server:.2f} ms, {how}) "
+            f"| {verdict(server / exporter_server <= SERVER_CPU_VS_EXPORTER)} |",
+        ]
+    return rows

@@ -8,19 +8,25 @@ process(es) running executors; server CPU that of every `postgres` process over 
 
 from __future__ import annotations
 
+import logging
 import queue
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks._executor import THREADS, Bench, Item, grow
+from benchmarks._executor import BATCH, THREADS, Bench, Item, grow
 from benchmarks._exporter import QueryExporter
 from benchmarks._workers import run_processes, run_threads, server_stopwatch
 
+log = logging.getLogger("bench")
 ROUND_S = 5.0
+MIN_WINDOW = 5000  #: executions queued per window at least
 WARMUP_S = 2.0
 PROCESSES = 2
 THREADS_PER_PROCESS = 2
+#: Batched: each thread runs a message of BATCH executions at a time, whose queries run on BATCH worker
+#: threads, so fewer threads keep as much work in flight (and the shared server's connections in bounds).
+BATCH_THREADS, BATCH_THREADS_PER_PROCESS = 2, 1
 
 
 @dataclass
@@ -45,6 +51,8 @@ class Throughput:
     kind: str
     threads: Rates = field(default_factory=Rates)  #: 1 process x THREADS threads
     processes: Rates = field(default_factory=Rates)  #: PROCESSES processes x THREADS_PER_PROCESS threads
+    batched_threads: Rates = field(default_factory=Rates)  #: the same, messages of BATCH executions
+    batched_processes: Rates = field(default_factory=Rates)
     exporter: Rates | None = None
     offered: int = 0  #: queries per second configured for query-exporter (our warm-up rate)
     exporter_problem: str | None = None
@@ -58,8 +66,20 @@ def measure(bench: Bench, kind: str, *, rounds: int, exporter: Path | None, work
         bench.executor, _queue(workload.take(workload.left)), THREADS, WARMUP_S, must_fill=False
     )
     rate = warm[0] / warm[1]
-    per_window = int(rate * ROUND_S * 2.5) + 300  # margin: processes may be faster than threads
-    grow(bench, workload, rounds * 2 * per_window)
+    grow(bench, workload, 8000)  # enough that the batched warm-up does not run dry (it would look slower)
+    warm = run_threads(
+        bench.executor,
+        _queue(workload.take(workload.left)),
+        BATCH_THREADS,
+        WARMUP_S,
+        must_fill=False,
+        batch=BATCH,
+    )
+    # Margins: processes may be faster than threads, and a busy machine's warm-up slower than its windows.
+    per_window = max(int(rate * ROUND_S * 2.5) + 300, MIN_WINDOW)
+    per_batched = max(int(warm[0] / warm[1] * ROUND_S * 2.5) + 300, MIN_WINDOW)
+    log.info("%s: warm-up %.0f/s, batched %.0f/s", kind, rate, warm[0] / warm[1])
+    grow(bench, workload, rounds * 2 * (per_window + per_batched))
     result = Throughput(kind=kind, offered=max(1, round(rate)))
     runner = _exporter(bench, workload.sql, result, exporter, workdir)
     urls = (bench.monitoring_url, bench.source_url)
@@ -69,6 +89,20 @@ def measure(bench: Bench, kind: str, *, rounds: int, exporter: Path | None, work
             ids = [item[0] for item in workload.take(per_window)]
             result.processes.rounds.append(
                 run_processes(urls, ids, processes=PROCESSES, threads=THREADS_PER_PROCESS, seconds=ROUND_S)
+            )
+            result.batched_threads.rounds.append(
+                _threads_window(bench, workload.take(per_batched), batch=BATCH)
+            )
+            ids = [item[0] for item in workload.take(per_batched)]
+            result.batched_processes.rounds.append(
+                run_processes(
+                    urls,
+                    ids,
+                    processes=PROCESSES,
+                    threads=BATCH_THREADS_PER_PROCESS,
+                    seconds=ROUND_S,
+                    batch=BATCH,
+                )
             )
             if runner is not None and result.exporter is not None:
                 ok, failed, wall, cpu, spent = runner.measure(ROUND_S, server_stopwatch)
@@ -80,9 +114,12 @@ def measure(bench: Bench, kind: str, *, rounds: int, exporter: Path | None, work
     return result
 
 
-def _threads_window(bench: Bench, items: list[Item]) -> tuple[float, float, float, float]:
+def _threads_window(bench: Bench, items: list[Item], *, batch: int = 1) -> tuple[float, float, float, float]:
     server = server_stopwatch()
-    count, wall, cpu = run_threads(bench.executor, _queue(items), THREADS, ROUND_S, must_fill=True)
+    threads = THREADS if batch == 1 else BATCH_THREADS
+    count, wall, cpu = run_threads(
+        bench.executor, _queue(items), threads, ROUND_S, must_fill=True, batch=batch
+    )
     return count, wall, cpu, server()
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from benchmarks._executor import THREADS, settings
+from benchmarks._executor import BATCH, THREADS, settings
 from shared.db.engine import create_monitoring_engine
 from shared.services.execution import Executor
 from shared.sources import SourceRunner
@@ -37,8 +37,10 @@ def run_threads(
     seconds: float,
     *,
     must_fill: bool,
+    batch: int = 1,
 ) -> Window:
-    """`threads` threads running executions from `pending` for `seconds`."""
+    """`threads` threads running executions from `pending` for `seconds`, `batch` ids at a time (a message's
+    worth: `execute_batch`; 1 is `execute`, a message per execution)."""
     stop = threading.Event()
     done = [0] * threads
     errors: list[BaseException] = []
@@ -47,17 +49,22 @@ def run_threads(
         owner = f"bench-{os.getpid()}-{number}"
         try:
             while not stop.is_set():
-                try:
-                    execution_id = pending.get_nowait()
-                except queue.Empty:
+                ids = _take(pending, batch)
+                if not ids:
                     return
-                report = executor.execute(execution_id, owner=owner)
-                if report.deferred:
-                    pending.put(execution_id)
-                elif report.status != "succeeded":
-                    raise RuntimeError(f"execution {execution_id} ended {report.status}: {report.error}")
+                if batch == 1:
+                    reports = [executor.execute(ids[0], owner=owner)]
                 else:
-                    done[number] += 1
+                    reports = executor.execute_batch(ids, owner=owner)
+                for report in reports:
+                    if report.deferred:
+                        pending.put(report.execution_id)
+                    elif report.status != "succeeded":
+                        raise RuntimeError(
+                            f"execution {report.execution_id} ended {report.status}: {report.error}"
+                        )
+                    else:
+                        done[number] += 1
         except BaseException as error:  # re-raised by the caller's thread
             errors.append(error)
 
@@ -77,8 +84,24 @@ def run_threads(
     return measured
 
 
+def _take(pending: queue.SimpleQueue[uuid.UUID], count: int) -> list[uuid.UUID]:
+    ids: list[uuid.UUID] = []
+    while len(ids) < count:
+        try:
+            ids.append(pending.get_nowait())
+        except queue.Empty:
+            break
+    return ids
+
+
 def run_processes(
-    urls: tuple[str, str], ids: list[uuid.UUID], *, processes: int, threads: int, seconds: float
+    urls: tuple[str, str],
+    ids: list[uuid.UUID],
+    *,
+    processes: int,
+    threads: int,
+    seconds: float,
+    batch: int = 1,
 ) -> tuple[float, float, float, float]:
     """`processes` spawned workers, each with `threads` threads over its share of `ids`, started together
     once all are connected and warm: (executions, longest window s, CPU s of all workers, server CPU s)."""
@@ -88,7 +111,7 @@ def run_processes(
     shares = [[str(execution_id) for execution_id in ids[n::processes]] for n in range(processes)]
     workers = [
         context.Process(
-            target=_worker, args=(urls, shares[n], threads, seconds, (ready, start, finish), results)
+            target=_worker, args=(urls, shares[n], threads, seconds, batch, (ready, start, finish), results)
         )
         for n in range(processes)
     ]
@@ -124,21 +147,22 @@ def _worker(
     ids: list[str],
     threads: int,
     seconds: float,
+    batch: int,
     signals: tuple[Barrier, Event, Event],
     results: multiprocessing.Queue[Any],
 ) -> None:
     ready, start, finish = signals
     try:
         engine = create_monitoring_engine(urls[0])
-        runner = SourceRunner({"main": urls[1]}, pool_size=threads)
-        executor = Executor(engine, runner, settings(max_parallel_kpis=THREADS * 2))
+        runner = SourceRunner({"main": urls[1]}, pool_size=threads * batch)
+        executor = Executor(engine, runner, settings(max_parallel_kpis=THREADS * BATCH))
         pending: queue.SimpleQueue[uuid.UUID] = queue.SimpleQueue()
         for execution_id in ids:
             pending.put(uuid.UUID(execution_id))
-        run_threads(executor, pending, threads, 0.3, must_fill=True)  # connect and warm up
+        run_threads(executor, pending, threads, 0.3, must_fill=True, batch=batch)  # connect and warm up
         ready.wait(timeout=120)
         start.wait(timeout=120)
-        results.put(("ok", *run_threads(executor, pending, threads, seconds, must_fill=True)))
+        results.put(("ok", *run_threads(executor, pending, threads, seconds, must_fill=True, batch=batch)))
         finish.wait(timeout=120)
         runner.dispose()
         engine.dispose()

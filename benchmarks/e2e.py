@@ -1,6 +1,9 @@
-"""End to end: executions per second through `python -m devhost` and Azurite, with 1 and 3 host processes.
+"""End to end: executions per second through `python -m devhost` and Azurite, with 1 and 3 host processes,
+batching off and on.
 
-`python -m benchmarks.e2e [--output benchmarks/RESULTS.md] [--depth 300]` (`make bench-e2e`; about 3 minutes).
+`python -m benchmarks.e2e [--output benchmarks/RESULTS.md] [--depth 300] [--batch-sizes 1,16]`
+(`make bench-e2e`; about 6 minutes). Each process count runs with messages of one execution
+(`ExecutionBatchSize` 1: batching off) and of 16 (the default), the feeder keeping as many messages queued.
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust; another server: `MGRID_BENCH_POSTGRES_URL`) and
 Azurite from `npm ci`.
 
@@ -72,13 +75,13 @@ from devhost.functions import queue_messages
 from devhost.queues import Storage
 from devhost.settings import HostConfig
 from shared.db.tables import kpi_executions
-from shared.messages import execution_message
+from shared.messages import execution_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- e2e:start -->", "<!-- e2e:end -->"
 QUEUE = "kpi-executions"
 KPIS = 200
-TARGET = 100.0  #: executions per second with 3 processes
+TARGET = 300.0  #: executions per second with 3 processes (batched)
 SATURATED = 0.75  #: of a core: a single-threaded process (an event loop, the GIL) at its ceiling
 MACHINE_BUSY = 0.85  #: of all cores: the machine is the ceiling
 OTHERS = 0.25  #: cores taken by other work worth naming in the verdict
@@ -91,6 +94,7 @@ _now = datetime.now(UTC)
 SLOT_BASE = _now.replace(second=0, microsecond=0) - timedelta(minutes=_now.minute % 5)
 NAMES = {"azurite": "Azurite", "devhost": "our code (the devhosts)", "postgres": "PostgreSQL"}
 PIPELINE = ("devhost", "azurite", "postgres", "benchmark")  #: the feeder stands for the scheduler
+Config = tuple[int, int]  #: (host processes, executions per message)
 
 
 @dataclass
@@ -98,6 +102,7 @@ class Run:
     """One configuration, summed over its rounds."""
 
     processes: int
+    batch: int = 1  #: ExecutionBatchSize: executions per message
     rounds: list[list[float]] = field(default_factory=list)  #: window rates, per round
     wall: float = 0.0
     executions: int = 0  #: succeeded over the measured spans
@@ -118,7 +123,7 @@ class Run:
     @property
     def starved(self) -> float:
         """Share of the depth samples below what the hosts can hold in flight: they may have waited."""
-        capacity = self.processes * QUEUES.max_in_flight
+        capacity = self.processes * QUEUES.max_in_flight * self.batch
         return sum(depth < capacity for depth in self.depths) / len(self.depths) if self.depths else 0.0
 
     def idle(self, cpus: int) -> float:
@@ -159,6 +164,7 @@ class Bench:
     def __init__(self, url: str, engine: Engine, workdir: Path, kpi_ids: list[int]) -> None:
         self.url, self.engine, self.workdir, self.kpi_ids = url, engine, workdir, kpi_ids
         self.storage = ""
+        self.batch = 1  #: executions per message, as the scheduler packs them (ExecutionBatchSize)
         self._next = 0  #: slots handed out so far, per KPI round robin
         self._queues: Storage | None = None
         self._senders = ThreadPoolExecutor(SENDERS, thread_name_prefix="sender", initializer=ahead)
@@ -199,7 +205,7 @@ class Bench:
         ]
         self._next += count
         bulk_insert(self.engine, kpi_executions, rows)
-        messages = [queue_messages(execution_message(execution_id))[0] for execution_id in ids]
+        messages = [queue_messages(body)[0] for body in execution_messages(ids, self.batch)]
         list(self._senders.map(self._send, [messages[start::SENDERS] for start in range(SENDERS)]))
 
     def _send(self, messages: list[str]) -> None:
@@ -230,6 +236,7 @@ class Bench:
             "ConnectionStrings__Sources__main": self.url,
             "AzureWebJobsStorage": self.storage,
             "Worker__KpiMonitoring__MaxParallelKpis": "50",
+            "Worker__KpiMonitoring__ExecutionBatchSize": str(self.batch),
             "PYTHONUNBUFFERED": "1",
         }
 
@@ -315,13 +322,17 @@ def measure(
     service: psutil.Process,
     processes: int,
     *,
+    batch: int,
     depth: int,
     warmup: float,
     windows: int,
     window: float,
 ) -> Run:
-    run = Run(processes=processes)
-    with Feeder(bench, depth) as feeder, bench.hosts(processes) as hosts:
+    """One round of `processes` hosts, messages of `batch` executions; the feeder keeps `depth` messages'
+    worth of executions unfinished (the same queue depth in messages whatever the batch)."""
+    run = Run(processes=processes, batch=batch)
+    bench.batch = batch
+    with Feeder(bench, depth * batch) as feeder, bench.hosts(processes) as hosts:
         _wait_for_progress(bench, start=bench.outcomes()[0])
         time.sleep(warmup)
         clocks = _cpu_clocks({"devhost": hosts, "azurite": [service], "benchmark": [psutil.Process()]})
@@ -481,17 +492,19 @@ def _depth(run: Run) -> str:
 
 def _table(runs: list[Run], cpus: int) -> list[str]:
     lines = [
-        "| Processes | Executions/s (median) | Windows, per round | Failed | Queue depth (min-median-max) "
+        "| Processes | Batch | Executions/s (median) | Windows, per round | Failed "
+        "| Queue depth (min-median-max) "
         "| Devhost CPU | Azurite CPU | PostgreSQL CPU | Feeder (this script) | Pipeline, all "
         "| Rest of the machine | Idle |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         windows = " / ".join(", ".join(f"{rate:.0f}" for rate in rates) for rates in run.rounds)
         cells = " | ".join(f"{run.cores(kind):.2f} ({run.ms(kind):.2f} ms)" for kind in PIPELINE)
         spent, ceiling = run.ceiling(cpus)
         lines.append(
-            f"| {run.processes} | **{run.rate:.0f}** | {windows} | {run.failed} | {_depth(run)} | {cells} | "
+            f"| {run.processes} | {run.batch} | **{run.rate:.0f}** | {windows} | {run.failed} "
+            f"| {_depth(run)} | {cells} | "
             f"{spent:.1f} ms (up to {ceiling:.0f}/s on {cpus} cores) | {run.cores('other'):.2f} | "
             f"{run.idle(cpus):.2f} |"
         )
@@ -532,7 +545,7 @@ class Outcome:
     """Everything a run of the benchmark measured, for the report."""
 
     runs: list[Run]
-    order: list[int]
+    order: list[Config]
     depth: int
     profiles: Profiles | None
     problem: str | None  #: why there are no profiles
@@ -543,7 +556,9 @@ class Outcome:
 def report(outcome: Outcome) -> str:
     cpus = psutil.cpu_count() or 2
     runs = outcome.runs
-    three = next((run for run in runs if run.processes == 3), runs[-1])
+    three = max(
+        (run for run in runs if run.processes == 3), key=lambda run: (run.batch, run.rate), default=runs[-1]
+    )
     lines = [
         START,
         "## End to end: devhost + Azurite (`make bench-e2e`)",
@@ -554,23 +569,25 @@ def report(outcome: Outcome) -> str:
         f"(batchSize {QUEUES.batch_size} + newBatchThreshold {QUEUES.new_batch_threshold} in flight per "
         "host), a fresh Azurite in memory per round. A feeder thread plays the scheduler (its "
         f"threads at nice {FEEDER_NICE}, so that the hosts never wait for it): it keeps "
-        f"{outcome.depth} executions unfinished (queued in the database and sent as one base64 message "
-        f"each, or running), topping up every 50 ms. Rounds ordered {', '.join(map(str, outcome.order))}; "
+        f"{outcome.depth} messages' worth of executions unfinished (queued in the database and sent in "
+        "base64 messages of `batch` ids each, as the scheduler packs them with `ExecutionBatchSize`; batch 1 "
+        "is batching off, one message per execution; or running), topping up every 50 ms. Rounds "
+        f"(processes x batch) ordered {', '.join(f'{p}x{b}' for p, b in outcome.order)}; "
         "rate = growth of succeeded executions over fixed windows after a warm-up, median of the windows. "
         "CPU over the windows in cores (1.00 = one core busy) and in ms per execution; PostgreSQL = the "
         "backends of the scratch database; the feeder's sends are Azurite's work as the scheduler's would "
         "be.",
         "",
-        f"**Target: at least {TARGET:.0f} executions/s with 3 processes: "
+        f"**Target: at least {TARGET:.0f} executions/s with 3 processes (batch {three.batch}): "
         f"{'PASS' if three.rate >= TARGET else 'FAIL'} ({three.rate:.0f}/s).**",
         "",
         *_table(runs, cpus),
         "",
-        f"**Verdict** (3 processes): {verdict(three, cpus)}",
+        f"**Verdict** (3 processes, batch {three.batch}): {verdict(three, cpus)}",
     ]
     for run in (run for run in runs if run is not three):
         plural = "es" if run.processes > 1 else ""
-        lines += ["", f"With {run.processes} process{plural}: {verdict(run, cpus)}"]
+        lines += ["", f"With {run.processes} process{plural}, batch {run.batch}: {verdict(run, cpus)}"]
     lines += [
         "",
         f"Rule: the feeder limits when the queue is below the hosts' in-flight capacity in more than "
@@ -625,7 +642,7 @@ def write_section(path: Path, section: str) -> None:
         path.write_text(current + separator + section, encoding="utf-8")
 
 
-def rounds(counts: list[int], repeats: int) -> list[int]:
+def rounds(counts: list[Config], repeats: int) -> list[Config]:
     """The configurations in order: forward, then backward, alternately (1, 3, 3, 1 for two rounds)."""
     return list(itertools.chain.from_iterable(counts[:: 1 if n % 2 == 0 else -1] for n in range(repeats)))
 
@@ -633,7 +650,12 @@ def rounds(counts: list[int], repeats: int) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     began = time.monotonic()
-    order = rounds([int(part) for part in args.processes.split(",")], args.rounds)
+    configs = [
+        (int(count), int(batch))
+        for batch in args.batch_sizes.split(",")
+        for count in args.processes.split(",")
+    ]
+    order = rounds(configs, args.rounds)
     with Scratch("postgresql") as scratch, tempfile.TemporaryDirectory(prefix="mgrid-e2e-") as tmp:
         url, engine = scratch.monitoring("e2e")
         ids = seed_kpis(engine, KPIS, sql=TRIVIAL_SQL, prefix="e2e", next_run_at=[None] * KPIS)
@@ -643,6 +665,7 @@ def main(argv: list[str] | None = None) -> int:
             profiles: Profiles | None = None
             problem: str | None = "--no-profile"
             if not args.no_profile:
+                bench.batch = max(batch for _, batch in order)
                 try:
                     profiles, problem = profile(bench, depth=args.depth, seconds=8.0), None
                 except (OSError, RuntimeError) as error:
@@ -662,6 +685,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e", description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     parser.add_argument("--processes", default="1,3", help="host process counts, comma separated")
+    parser.add_argument(
+        "--batch-sizes", default="1,16", help="ExecutionBatchSize values, comma separated (1: batching off)"
+    )
     parser.add_argument("--rounds", type=int, default=2, help="rounds per configuration, alternated")
     parser.add_argument("--depth", type=int, default=300, help="unfinished executions the feeder keeps")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds after the first success")
@@ -674,23 +700,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def measure_all(bench: Bench, order: list[int], args: argparse.Namespace) -> list[Run]:
-    """Every round in `order`, each against a fresh Azurite; the runs per process count."""
-    runs = {count: Run(processes=count) for count in order}
-    for number, count in enumerate(order):
+def measure_all(bench: Bench, order: list[Config], args: argparse.Namespace) -> list[Run]:
+    """Every round in `order`, each against a fresh Azurite; the runs per (process count, batch size)."""
+    runs = {(count, batch): Run(processes=count, batch=batch) for count, batch in order}
+    for number, (count, batch) in enumerate(order):
         with azurite(bench.workdir / f"azurite-{number}") as service:
             bench.use(service.connection)
             run = measure(
                 bench,
                 psutil.Process(service.pid),
                 count,
+                batch=batch,
                 depth=args.depth,
                 warmup=args.warmup,
                 windows=args.windows,
                 window=args.window,
             )
         _progress(run)
-        runs[count].add(run)
+        runs[(count, batch)].add(run)
     for run in runs.values():
         run.cpu["other"] = max(0.0, run.busy_s - sum(run.cpu.values()))
     return list(runs.values())
@@ -698,7 +725,8 @@ def measure_all(bench: Bench, order: list[int], args: argparse.Namespace) -> lis
 
 def _progress(run: Run) -> None:
     sys.stdout.write(
-        f"{run.processes} process(es): {run.rate:.0f}/s {[round(rate) for rate in run.rounds[0]]}; depth "
+        f"{run.processes} process(es), batch {run.batch}: {run.rate:.0f}/s "
+        f"{[round(rate) for rate in run.rounds[0]]}; depth "
         f"{_depth(run)}; cores devhost {run.cores('devhost'):.2f} azurite {run.cores('azurite'):.2f} "
         f"postgres {run.cores('postgres'):.2f} feeder {run.cores('benchmark'):.2f} busy {run.busy:.2f}\n"
     )

@@ -105,12 +105,18 @@ def _run_backend(scratch: Scratch, sizes: Sizes, exporter: Path | None, results:
     finally:
         _scheduler.close(cases)
     results.ticks[backend] = cases
-    per_kind = 20 + sizes.rounds * sizes.per_round + 2 * (10 + sizes.counted) + sizes.timed * 11 // 10
+    per_kind = (
+        20
+        + _executor.BATCH
+        + 2 * sizes.rounds * sizes.per_round  # overhead: one message per execution, and batched
+        + 3 * (10 + sizes.counted + _executor.BATCH)  # counting: pipeline, bare, batched
+        + sizes.timed * 11 // 10
+    )
     workload = {
         kind: per_kind + (2 * sizes.profiled if kind == results.profile_kind else 0) for kind in KINDS
     }
     log.info("%s: seeding the executor benchmark", backend)
-    bench = _executor.open_bench(scratch, sizes=workload, kpis_per_kind=200)
+    bench = _executor.open_bench(scratch, sizes=workload, kpis_per_kind=400)
     try:
         for kind in KINDS:
             log.info("%s: executor overhead, %s query", backend, kind)

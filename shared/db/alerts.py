@@ -8,6 +8,7 @@ written together or not at all. The database allows at most one unresolved alert
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Collection, Sequence
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, insert, select, update
 
 from shared.db.scheduling import skip_locked
-from shared.db.statements import inserted_id
+from shared.db.statements import in_list, in_params, inserted_id
 from shared.db.tables import alert_events, alerts, kpis, metric_states, outbox
 from shared.domain.alert import UNRESOLVED, AlertEventType, AlertKind, AlertStatus, EventRef, Severity
 from shared.domain.alerting import OpenAlert, Streak
@@ -126,6 +127,42 @@ def unresolved(connection: Connection, kpi_id: int) -> dict[str, OpenAlert]:
         )
         for row in connection.execute(_UNRESOLVED, {"p_kpi": kpi_id})
     }
+
+
+@functools.cache
+def _unresolved_many(count: int) -> Select[Any]:
+    return select(
+        alerts.c.kpi_id,
+        alerts.c.id,
+        alerts.c.metric_key,
+        alerts.c.status,
+        alerts.c.opened_at,
+        alerts.c.last_triggered_at,
+        alerts.c.last_notified_at,
+        alerts.c.stale_at,
+    ).where(
+        in_list(alerts.c.kpi_id, count, "p_kpi"),
+        alerts.c.status.in_([status.value for status in UNRESOLVED]),
+    )
+
+
+def unresolved_many(connection: Connection, kpi_ids: Collection[int]) -> dict[int, dict[str, OpenAlert]]:
+    """`unresolved` for the KPIs of a batch, in one statement: per KPI (every one of `kpi_ids`, with or
+    without alerts), the unresolved alert of each metric key."""
+    found: dict[int, dict[str, OpenAlert]] = {kpi_id: {} for kpi_id in kpi_ids}
+    if not kpi_ids:
+        return found
+    ids = sorted(set(kpi_ids))
+    for row in connection.execute(_unresolved_many(len(ids)), in_params("p_kpi", ids)):
+        found.setdefault(row.kpi_id, {})[row.metric_key] = OpenAlert(
+            id=row.id,
+            status=AlertStatus(row.status),
+            opened_at=row.opened_at,
+            last_triggered_at=row.last_triggered_at,
+            last_notified_at=row.last_notified_at,
+            stale_at=row.stale_at,
+        )
+    return found
 
 
 def open_alert(

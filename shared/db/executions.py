@@ -7,12 +7,29 @@ never records over work it no longer owns, and a finished execution is never run
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    cast,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.sql.dml import Update
 
+from shared.db.statements import in_list, in_params
 from shared.db.tables import dead_letters, kpi_executions
 from shared.domain.execution import ExecutionStatus, ExecutionTrigger
 
@@ -83,6 +100,167 @@ _FINISH = (
         lease_until=None,
     )
 )
+
+
+_CLAIMABLE = or_(
+    kpi_executions.c.status == ExecutionStatus.QUEUED.value,
+    and_(
+        kpi_executions.c.status == ExecutionStatus.RUNNING.value,
+        kpi_executions.c.lease_until < bindparam("p_now"),
+    ),
+)
+
+
+@functools.cache
+def _claim_many(count: int) -> Update:
+    """`_CLAIM` for `count` executions (one statement per batch size, compiled once)."""
+    return (
+        update(kpi_executions)
+        .where(in_list(kpi_executions.c.id, count, "p_id"), _CLAIMABLE)
+        .values(
+            status=ExecutionStatus.RUNNING.value,
+            lease_owner=bindparam("p_owner"),
+            lease_until=bindparam("p_until"),
+            attempt=kpi_executions.c.attempt + 1,
+            started_at=bindparam("p_now"),
+        )
+        .returning(
+            kpi_executions.c.id,
+            kpi_executions.c.kpi_id,
+            kpi_executions.c.slot,
+            kpi_executions.c.attempt,
+            kpi_executions.c.triggered_by,
+        )
+    )
+
+
+_STATES = select(
+    kpi_executions.c.id, kpi_executions.c.kpi_id, kpi_executions.c.status, kpi_executions.c.lease_until
+).where(kpi_executions.c.id.in_(bindparam("p_ids", expanding=True)))
+
+
+def claim_many(
+    connection: Connection, execution_ids: Sequence[uuid.UUID], *, owner: str, now: datetime, lease_s: float
+) -> list[Claim]:
+    """`claim` for several executions in one statement (a batch): those this caller now runs, in the order
+    of `execution_ids`; the others are held by another executor, finished or missing."""
+    if not execution_ids:
+        return []
+    lease_until = now + timedelta(seconds=lease_s)
+    params = {**in_params("p_id", execution_ids), "p_now": now, "p_owner": owner, "p_until": lease_until}
+    rows = connection.execute(_claim_many(len(execution_ids)), params).all()
+    claimed = {
+        row.id: Claim(
+            execution_id=row.id,
+            kpi_id=row.kpi_id,
+            slot=row.slot,
+            attempt=row.attempt,
+            owner=owner,
+            lease_until=lease_until,
+            triggered_by=ExecutionTrigger(row.triggered_by),
+        )
+        for row in rows
+    }
+    return [claimed[execution_id] for execution_id in execution_ids if execution_id in claimed]
+
+
+def states(connection: Connection, execution_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ExecutionState]:
+    """The status of each execution of `execution_ids` that exists, in one statement."""
+    if not execution_ids:
+        return {}
+    rows = connection.execute(_STATES, {"p_ids": list(execution_ids)})
+    return {
+        row.id: ExecutionState(
+            kpi_id=row.kpi_id, status=ExecutionStatus(row.status), lease_until=row.lease_until
+        )
+        for row in rows
+    }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    """How one claimed execution ended, for `finish_many`."""
+
+    execution_id: uuid.UUID
+    status: ExecutionStatus
+    duration_ms: int
+    error: str | None = None
+    metric_count: int | None = None
+
+
+def finish_many(
+    connection: Connection, outcomes: Sequence[Outcome], *, owner: str, now: datetime
+) -> set[uuid.UUID]:
+    """`finish` for executions claimed by one owner, in one statement (a CASE per column); returns the ids
+    recorded. Those missing lost their lease and nothing was written for them."""
+    if not outcomes:
+        return set()
+    if len(outcomes) == 1:
+        outcome = outcomes[0]
+        one = Claim(
+            execution_id=outcome.execution_id,
+            kpi_id=0,
+            slot=now,
+            attempt=0,
+            owner=owner,
+            lease_until=now,
+            triggered_by=ExecutionTrigger.SCHEDULED,
+        )
+        done = finish(
+            connection,
+            one,
+            status=outcome.status,
+            now=now,
+            duration_ms=outcome.duration_ms,
+            error=outcome.error,
+            metric_count=outcome.metric_count,
+        )
+        return {outcome.execution_id} if done else set()
+    params: dict[str, Any] = {"p_owner": owner, "p_now": now}
+    for i, o in enumerate(outcomes):
+        params.update(
+            {
+                f"p_id{i}": o.execution_id,
+                f"p_status{i}": o.status.value,
+                f"p_duration{i}": o.duration_ms,
+                f"p_error{i}": o.error,
+                f"p_metrics{i}": o.metric_count,
+            }
+        )
+    return set(connection.scalars(_finish_many(len(outcomes)), params))
+
+
+@functools.cache
+def _finish_many(count: int) -> Update:
+    """`_FINISH` for `count` executions of one owner: a CASE on the id per column, one statement per batch
+    size (compiled once)."""
+    by_id = kpi_executions.c.id
+
+    def per_row(column: Column[Any], name: str) -> ColumnElement[Any]:
+        # The CAST keeps a CASE whose values are all NULL typed as its column (PostgreSQL would take text).
+        whens = [
+            (by_id == bindparam(f"p_id{i}"), bindparam(f"{name}{i}", type_=column.type)) for i in range(count)
+        ]
+        return cast(case(*whens), column.type)
+
+    return (
+        update(kpi_executions)
+        .where(
+            in_list(by_id, count, "p_id"),
+            kpi_executions.c.lease_owner == bindparam("p_owner"),
+            kpi_executions.c.status == ExecutionStatus.RUNNING.value,
+        )
+        .values(
+            status=per_row(kpi_executions.c.status, "p_status"),
+            finished_at=bindparam("p_now"),
+            duration_ms=per_row(kpi_executions.c.duration_ms, "p_duration"),
+            error=per_row(kpi_executions.c.error, "p_error"),
+            metric_count=per_row(kpi_executions.c.metric_count, "p_metrics"),
+            lease_owner=None,
+            lease_until=None,
+        )
+        .returning(by_id)
+    )
 
 
 def claim(
@@ -160,6 +338,27 @@ def give_back(connection: Connection, claimed: Claim, *, now: datetime) -> bool:
         )
     )
     return released.rowcount == 1
+
+
+def give_back_many(connection: Connection, claims: Sequence[Claim], *, owner: str, now: datetime) -> None:
+    """`give_back` for the executions of a batch that found their source full, in one statement."""
+    if not claims:
+        return
+    connection.execute(
+        update(kpi_executions)
+        .where(
+            kpi_executions.c.id.in_([claimed.execution_id for claimed in claims]),
+            kpi_executions.c.lease_owner == owner,
+        )
+        .values(
+            status=ExecutionStatus.QUEUED.value,
+            lease_owner=None,
+            lease_until=None,
+            started_at=None,
+            attempt=kpi_executions.c.attempt - 1,
+            enqueued_at=now,
+        )
+    )
 
 
 def fail_unfinished(

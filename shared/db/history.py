@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Select, bindparam, false, insert, or_, select
 
+from shared.db.statements import in_list, in_params
 from shared.db.tables import historical_data
 from shared.db.types import finite_or_none
 from shared.domain.baseline import Verdict, nearest_values, samples_of, verdicts_of
@@ -32,6 +33,47 @@ class HistoryRow:
 
 
 _INSERT = insert(historical_data)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Recording:
+    """The history rows of one execution, for `record_many`."""
+
+    kpi_id: int
+    execution_id: uuid.UUID
+    window: tuple[datetime, datetime]
+    rows: Sequence[HistoryRow]
+
+
+def record_many(connection: Connection, recordings: Sequence[Recording], *, now: datetime) -> None:
+    """`record` for the executions of a batch, in one multi-row INSERT."""
+    params = [
+        _row(each.kpi_id, each.execution_id, each.window, row, now)
+        for each in recordings
+        for row in each.rows
+    ]
+    if params:
+        connection.execute(_INSERT, params)
+
+
+def _row(
+    kpi_id: int, execution_id: uuid.UUID, window: tuple[datetime, datetime], row: HistoryRow, now: datetime
+) -> dict[str, object]:
+    return {
+        "kpi_id": kpi_id,
+        "execution_id": execution_id,
+        "metric_key": row.metric_key,
+        "window_start": window[0],
+        "window_end": window[1],
+        "value": row.value,
+        "baseline_value": row.baseline_value,
+        "deviation_percent": row.deviation_percent,
+        "breach": row.breach,
+        "expected": row.expected,
+        "lower": row.lower,
+        "upper": row.upper,
+        "recorded_at": now,
+    }
 
 
 def record(
@@ -145,6 +187,108 @@ def verdicts_between(
     (the slots just before the one being judged: what a seasonal run of slots reads), each instant once."""
     rows = connection.execute(_verdicts(), {"p_kpi": kpi_id, "p_from": start, "p_to": end})
     return verdicts_of((r.metric_key, r.window_end, r.value, r.breach) for r in rows)
+
+
+@functools.cache
+def _near_many(targets: int, kpis: int) -> Select[tuple[int, str, datetime, float]]:
+    """`_near` for `kpis` KPIs at once."""
+    windows = [
+        historical_data.c.window_end.between(bindparam(f"p_low{i}"), bindparam(f"p_high{i}"))
+        for i in range(targets)
+    ]
+    return select(
+        historical_data.c.kpi_id,
+        historical_data.c.metric_key,
+        historical_data.c.window_end,
+        historical_data.c.value,
+    ).where(in_list(historical_data.c.kpi_id, kpis, "p_kpi"), or_(*windows))
+
+
+@functools.cache
+def _within_many(ranges: int, kpis: int) -> Select[tuple[int, str, datetime, float]]:
+    """`_within` for `kpis` KPIs at once."""
+    windows = [
+        historical_data.c.window_end.between(bindparam(f"p_from{i}"), bindparam(f"p_to{i}"))
+        for i in range(ranges)
+    ]
+    return select(
+        historical_data.c.kpi_id,
+        historical_data.c.metric_key,
+        historical_data.c.window_end,
+        historical_data.c.value,
+    ).where(
+        in_list(historical_data.c.kpi_id, kpis, "p_kpi"),
+        historical_data.c.breach == false(),
+        or_(*windows),
+    )
+
+
+Stored = tuple[str, datetime, float]  #: metric key, window end, value
+
+
+def rows_near_many(
+    connection: Connection, *, kpi_ids: Sequence[int], targets: Sequence[datetime], tolerance: timedelta
+) -> dict[int, list[Stored]]:
+    """The rows `values_near` reads, for KPIs that share their targets (one batch's slot), in one query:
+    bounded like it (rows within `tolerance` of `weeks_back` instants per KPI)."""
+    if not targets or not kpi_ids:
+        return {}
+    ids = sorted(set(kpi_ids))
+    params: dict[str, object] = in_params("p_kpi", ids)
+    for i, target in enumerate(targets):
+        params[f"p_low{i}"], params[f"p_high{i}"] = target - tolerance, target + tolerance
+    found: dict[int, list[Stored]] = {}
+    for r in connection.execute(_near_many(len(targets), len(ids)), params):
+        found.setdefault(r.kpi_id, []).append((r.metric_key, r.window_end, r.value))
+    return found
+
+
+def rows_within_many(
+    connection: Connection, *, kpi_ids: Sequence[int], ranges: Sequence[tuple[datetime, datetime]]
+) -> dict[int, list[Stored]]:
+    """The rows `samples_within` reads, for KPIs that share their ranges, in one query (bounded like it)."""
+    if not ranges or not kpi_ids:
+        return {}
+    ids = sorted(set(kpi_ids))
+    params: dict[str, object] = in_params("p_kpi", ids)
+    for i, (start, end) in enumerate(ranges):
+        params[f"p_from{i}"], params[f"p_to{i}"] = start, end
+    found: dict[int, list[Stored]] = {}
+    for r in connection.execute(_within_many(len(ranges), len(ids)), params):
+        found.setdefault(r.kpi_id, []).append((r.metric_key, r.window_end, r.value))
+    return found
+
+
+@functools.cache
+def _verdicts_many(kpis: int) -> Select[tuple[int, str, datetime, float, bool]]:
+    """`_verdicts` for `kpis` KPIs at once."""
+    return select(
+        historical_data.c.kpi_id,
+        historical_data.c.metric_key,
+        historical_data.c.window_end,
+        historical_data.c.value,
+        historical_data.c.breach,
+    ).where(
+        in_list(historical_data.c.kpi_id, kpis, "p_kpi"),
+        historical_data.c.window_end.between(bindparam("p_from"), bindparam("p_to")),
+    )
+
+
+Judged = tuple[str, datetime, float, bool]  #: metric key, window end, value, breach
+
+
+def verdict_rows_many(
+    connection: Connection, *, kpi_ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, list[Judged]]:
+    """The rows `verdicts_between` reads, for KPIs that share the range (one batch's slot), in one query."""
+    if not kpi_ids:
+        return {}
+    ids = sorted(set(kpi_ids))
+    params: dict[str, object] = {**in_params("p_kpi", ids), "p_from": start, "p_to": end}
+    found: dict[int, list[Judged]] = {}
+    for r in connection.execute(_verdicts_many(len(ids)), params):
+        found.setdefault(r.kpi_id, []).append((r.metric_key, r.window_end, r.value, r.breach))
+    return found
 
 
 def rows_of(evaluations: Sequence[Evaluation]) -> list[HistoryRow]:

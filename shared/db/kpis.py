@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, bindparam, case, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    RowMapping,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    case,
+    or_,
+    select,
+    update,
+)
 
+from shared.db.statements import in_list, in_params
 from shared.db.tables import kpis
 from shared.db.types import UtcDateTime
 from shared.domain.kpi import (
@@ -134,6 +149,29 @@ def load_kpi(connection: Connection, kpi_id: int) -> Kpi | None:
     return None if row is None else kpi_from_row(row)
 
 
+@functools.cache
+def _load_many(count: int) -> Select[Any]:
+    return select(kpis).where(in_list(kpis.c.id, count, "p_id"))
+
+
+def load_kpis(connection: Connection, kpi_ids: Collection[int]) -> dict[int, Kpi]:
+    """The KPIs of `kpi_ids` that exist, in one statement."""
+    if not kpi_ids:
+        return {}
+    ids = sorted(set(kpi_ids))
+    rows = connection.execute(_load_many(len(ids)), in_params("p_id", ids)).mappings()
+    return {row["id"]: kpi_from_row(row) for row in rows}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Finished:
+    """An execution's result as its KPI row counts it."""
+
+    kpi_id: int
+    slot: datetime
+    succeeded: bool
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Outcome:
     """What recording an execution's outcome found on its KPI."""
@@ -146,58 +184,63 @@ class Outcome:
     newer_evaluation: bool
 
 
-_SLOT = bindparam("p_slot", type_=UtcDateTime())
-
-
-def _later(column: ColumnElement[datetime]) -> ColumnElement[datetime]:
-    """The later of the column and the execution's slot."""
-    return case((or_(column.is_(None), column < _SLOT), _SLOT), else_=column)
-
-
-_NEWER_RUN = kpis.c.last_run_slot > _SLOT
-_RETURNED = (kpis.c.consecutive_failures, kpis.c.last_run_slot, kpis.c.last_evaluated_slot)
-# One statement per outcome: every SET reads the row as it was, so a newer slot that already finished leaves
-# the failure count alone; the row lock serialises concurrent finishes of the KPI.
-_SUCCEEDED = (
-    update(kpis)
-    .where(kpis.c.id == bindparam("p_kpi"))
-    .values(
-        consecutive_failures=case((_NEWER_RUN, kpis.c.consecutive_failures), else_=0),
-        last_success_at=bindparam("p_now", type_=UtcDateTime()),
-        last_run_slot=_later(kpis.c.last_run_slot),
-        last_evaluated_slot=_later(kpis.c.last_evaluated_slot),
+@functools.cache
+def _record_many(count: int) -> Update:
+    """One UPDATE for `count` distinct KPIs: each row's own slot and result are picked by its id (a CASE per
+    column), and every SET reads the row as it was, so a KPI whose newer slot already finished keeps its
+    failure count. Built once per size, like the other batch statements."""
+    ids = [bindparam(f"p_id{i}", type_=kpis.c.id.type) for i in range(count)]
+    slot = case(*((kpis.c.id == ids[i], bindparam(f"p_slot{i}", type_=UtcDateTime())) for i in range(count)))
+    ok = case(*((kpis.c.id == ids[i], bindparam(f"p_ok{i}", type_=Integer())) for i in range(count))) == 1
+    failures, last_run, last_evaluated = (
+        kpis.c.consecutive_failures,
+        kpis.c.last_run_slot,
+        kpis.c.last_evaluated_slot,
     )
-    .returning(*_RETURNED)
-)
-_FAILED = (
-    update(kpis)
-    .where(kpis.c.id == bindparam("p_kpi"))
-    .values(
-        consecutive_failures=case(
-            (_NEWER_RUN, kpis.c.consecutive_failures), else_=kpis.c.consecutive_failures + 1
-        ),
-        last_run_slot=_later(kpis.c.last_run_slot),
+    return (
+        update(kpis)
+        .where(kpis.c.id.in_(ids))
+        .values(
+            consecutive_failures=case((last_run > slot, failures), (ok, 0), else_=failures + 1),
+            last_success_at=case((ok, bindparam("p_now", type_=UtcDateTime())), else_=kpis.c.last_success_at),
+            last_run_slot=case((or_(last_run.is_(None), last_run < slot), slot), else_=last_run),
+            last_evaluated_slot=case(
+                (and_(ok, or_(last_evaluated.is_(None), last_evaluated < slot)), slot), else_=last_evaluated
+            ),
+        )
+        .returning(kpis.c.id, failures, last_run, last_evaluated)
     )
-    .returning(*_RETURNED)
-)
 
 
-def record_outcome(
-    connection: Connection, kpi_id: int, *, slot: datetime, succeeded: bool, now: datetime
-) -> Outcome:
-    """Count the outcome of the execution of `slot` on its KPI: the consecutive failures (unless a newer slot
-    already finished) and the newest slots run and evaluated. Say whether a newer slot came first. The UPDATE
-    locks the KPI row, which serialises concurrent finishes of one KPI."""
-    if succeeded:
-        returned = connection.execute(_SUCCEEDED, {"p_kpi": kpi_id, "p_slot": slot, "p_now": now})
-    else:
-        returned = connection.execute(_FAILED, {"p_kpi": kpi_id, "p_slot": slot})
-    failures, last_run, last_evaluated = returned.one()
-    return Outcome(
-        failures=int(failures),
-        newer_run=last_run is not None and last_run > slot,
-        newer_evaluation=succeeded and last_evaluated is not None and last_evaluated > slot,
-    )
+def record_outcomes(
+    connection: Connection, finished: Sequence[Finished], *, now: datetime
+) -> dict[int, Outcome]:
+    """Count each execution's outcome on its KPI (distinct KPIs, one statement): the consecutive failures
+    (unless a newer slot already finished) and the newest slots run and evaluated; say for each whether a
+    newer slot came first. The UPDATE locks the KPIs' rows, which serialises concurrent finishes of a KPI."""
+    if not finished:
+        return {}
+    ordered = sorted(finished, key=lambda each: each.kpi_id)
+    params: dict[str, object] = {"p_now": now}
+    for i, each in enumerate(ordered):
+        params[f"p_id{i}"], params[f"p_slot{i}"], params[f"p_ok{i}"] = (
+            each.kpi_id,
+            each.slot,
+            int(each.succeeded),
+        )
+    rows = {row.id: row for row in connection.execute(_record_many(len(ordered)), params)}
+    outcomes: dict[int, Outcome] = {}
+    for each in ordered:
+        row = rows.get(each.kpi_id)
+        if row is None:  # the KPI was deleted meanwhile
+            continue
+        last_run, last_evaluated = row.last_run_slot, row.last_evaluated_slot
+        outcomes[each.kpi_id] = Outcome(
+            failures=int(row.consecutive_failures),
+            newer_run=last_run is not None and last_run > each.slot,
+            newer_evaluation=each.succeeded and last_evaluated is not None and last_evaluated > each.slot,
+        )
+    return outcomes
 
 
 def count_outcome(connection: Connection, kpi_id: int, *, succeeded: bool, now: datetime) -> int:

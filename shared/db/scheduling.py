@@ -30,6 +30,7 @@ class DueKpi:
     slot: datetime
     schedule: Schedule
     is_active: bool
+    source: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,6 +53,7 @@ def claim_due(connection: Connection, *, now: datetime, limit: int) -> list[DueK
             kpis.c.schedule_cron,
             kpis.c.schedule_timezone,
             kpis.c.is_active,
+            kpis.c.source,
         )
         .where(kpis.c.next_run_at <= now)
         .order_by(kpis.c.next_run_at)
@@ -67,6 +69,7 @@ def claim_due(connection: Connection, *, now: datetime, limit: int) -> list[DueK
                 timezone=row.schedule_timezone or "UTC",
             ),
             is_active=bool(row.is_active),
+            source=row.source,
         )
         for row in connection.execute(skip_locked(query, kpis))
     ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Table, and_, insert, update
+from sqlalchemy import ColumnElement, Connection, CursorResult, Table, and_, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 
 
@@ -31,3 +32,15 @@ def inserted_id(result: CursorResult[Any]) -> int:
     if key is None or key[0] is None:
         raise RuntimeError("the INSERT reported no primary key")
     return int(key[0])
+
+
+def in_list(column: ColumnElement[Any], count: int, prefix: str) -> ColumnElement[bool]:
+    """`column IN (:prefix0, ..., :prefix<count-1>)`. A statement built once per list size (see its callers'
+    caches) is compiled once and, being the same text each time, prepared by drivers that prepare repeated
+    statements; an expanding IN is re-rendered on every execution."""
+    return column.in_([bindparam(f"{prefix}{i}", type_=column.type) for i in range(count)])
+
+
+def in_params(prefix: str, values: Sequence[Any]) -> dict[str, Any]:
+    """The bind parameters of an `in_list` of `values`."""
+    return {f"{prefix}{i}": value for i, value in enumerate(values)}

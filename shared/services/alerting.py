@@ -94,6 +94,7 @@ class AlertRecorder:
         outcome: Outcome,
         succeeded: bool,
         now: datetime,
+        open_alerts: dict[str, OpenAlert] | None = None,
     ) -> Recorded:
         """Apply the breach decisions of each evaluated metric (and of each alerted key the run did not
         return: no data) and the KPI's failure decision.
@@ -101,7 +102,10 @@ class AlertRecorder:
         A slot that finishes after a newer slot of its KPI (its message was lost and re-sent by the sweep)
         must not undo what the newer one decided: its metric transitions (open, retrigger, resolve, streaks,
         no data, stale marks) are skipped when a newer slot's metrics were already evaluated, and its failure
-        decision when a newer slot already finished. Its history is still written by the caller."""
+        decision when a newer slot already finished. Its history is still written by the caller.
+
+        `open_alerts`: the KPI's unresolved alerts when the caller read them already (a batch reads those of
+        all its KPIs in one statement)."""
         scope = _Scope(
             connection=connection,
             kpi=kpi,
@@ -109,7 +113,8 @@ class AlertRecorder:
             now=now,
             stale_at=stale_after(kpi.schedule, claimed.slot),
         )
-        open_alerts = alerts.unresolved(connection, kpi.id)
+        if open_alerts is None:
+            open_alerts = alerts.unresolved(connection, kpi.id)
         done: list[Transitioned] = []
         if succeeded:
             alerted = [key for key in open_alerts if key != FAILURE_KEY]

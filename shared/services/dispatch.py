@@ -55,34 +55,41 @@ class ExecutionMessages:
 
     def handle(
         self, body: bytes, *, owner: str, message_id: str | None = None, dequeue_count: int | None = None
-    ) -> ExecutionReport | None:
-        """Run the execution the message names; None when the message was invalid (and recorded)."""
+    ) -> list[ExecutionReport] | None:
+        """Run the executions the message names (one, or a batch); None when the message was invalid (and
+        recorded). The executions that found their source full are sent again, in one message."""
         try:
             message = parse_execution_message(body)
         except InvalidMessage as error:
             self._dead_letters.record(KPI_EXECUTIONS, str(error), body, message_id, dequeue_count)
             return None
-        with telemetry.log_context(execution_id=message.execution_id):
-            report = self._executor.execute(message.execution_id, owner=owner)
-        if report.status == "missing":
-            reason = f"execution {message.execution_id} does not exist (its KPI was deleted, or it never did)"
-            self._dead_letters.record(KPI_EXECUTIONS, reason, body, message_id, dequeue_count)
-        if report.deferred:
+        ids = message.ids
+        with telemetry.log_context(execution_id=ids[0] if len(ids) == 1 else None):
+            reports = self._executor.execute_batch(ids, owner=owner)
+        for report in reports:
+            if report.status == "missing":
+                reason = (
+                    f"execution {report.execution_id} does not exist (its KPI was deleted, or it never did)"
+                )
+                self._dead_letters.record(KPI_EXECUTIONS, reason, body, message_id, dequeue_count)
+        deferred = [report.execution_id for report in reports if report.deferred]
+        if deferred:
             delay_s = DEFER_BASE_S + random.randint(0, DEFER_JITTER_S)  # noqa: S311 - jitter, not security
-            self._sender().send(KPI_EXECUTIONS, [execution_message(message.execution_id)], delay_s=delay_s)
-        return report
+            self._sender().send(KPI_EXECUTIONS, [execution_message(deferred)], delay_s=delay_s)
+        return reports
 
     def poisoned(
         self, body: bytes, *, message_id: str | None = None, dequeue_count: int | None = None
     ) -> list[EventRef]:
-        """A message that failed every attempt: fail its execution (it counts toward the failure alert)."""
+        """A message that failed every attempt: fail its executions that are still unfinished (they count
+        toward the failure alert); those of a batch that finished keep their outcome."""
         reason = "the message failed on every attempt and was moved to the poison queue"
         self._dead_letters.record(POISON_QUEUE, reason, body, message_id, dequeue_count)
         try:
-            execution_id = parse_execution_message(body, queue=POISON_QUEUE).execution_id
+            ids = parse_execution_message(body, queue=POISON_QUEUE).ids
         except InvalidMessage:
             return []
-        return self._fail(execution_id, reason)
+        return [event for execution_id in ids for event in self._fail(execution_id, reason)]
 
     def _fail(self, execution_id: uuid.UUID, reason: str) -> list[EventRef]:
         now = self._clock()

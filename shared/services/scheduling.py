@@ -1,5 +1,6 @@
 """The scheduler tick: turn due KPIs into queued executions, and recover executions whose message or executor
-was lost. Run by the `kpi_scheduler` timer; the caller sends one `kpi-executions` message per id returned.
+was lost. Run by the `kpi_scheduler` timer; the caller sends the ids returned in `kpi-executions` messages of
+up to `ExecutionBatchSize` ids each (`TickReport.batches`: created executions packed per source).
 
 Idempotent on (KPI, slot): a second tick for the same moment, a late (`past_due`) tick or two schedulers at
 once create no duplicates, because due KPIs are locked while they are advanced and the slot is a unique key.
@@ -43,9 +44,22 @@ class TickReport:
     unscheduled: int = 0
     complete: bool = True
 
+    sources: dict[uuid.UUID, str] = field(default_factory=dict)  #: source of each created execution
+    batch_size: int = 1  #: ExecutionBatchSize: most ids per message
+
     @property
     def to_send(self) -> list[uuid.UUID]:
         return [*self.created, *self.resent, *self.requeued]
+
+    def batches(self) -> list[list[uuid.UUID]]:
+        """`to_send` packed into messages of at most `batch_size` ids: created executions per source (a
+        batch competes for one source's concurrency slots), then re-sent and re-queued ones in any mix."""
+        size = max(1, self.batch_size)
+        per_source: dict[str, list[uuid.UUID]] = {}
+        for execution_id in self.created:
+            per_source.setdefault(self.sources.get(execution_id, ""), []).append(execution_id)
+        rest = [*self.resent, *self.requeued]
+        return [ids[i : i + size] for ids in (*per_source.values(), rest) for i in range(0, len(ids), size)]
 
     def summary(self) -> dict[str, int | bool]:
         return {
@@ -70,7 +84,7 @@ class Scheduler:
 
     def tick(self, *, now: datetime) -> TickReport:
         """Schedule every due KPI (in batches, within the time budget), then sweep lost work."""
-        report = TickReport()
+        report = TickReport(batch_size=self._settings.execution_batch_size)
         started = time.monotonic()
         while self._schedule_batch(now, report) == BATCH_SIZE:
             if time.monotonic() - started > self._budget_s:
@@ -91,7 +105,10 @@ class Scheduler:
                 else set()
             )
             moves = [self._move(kpi, now, running) for kpi in due]
-            report.created.extend(scheduling.advance(connection, moves, now=now))
+            created = scheduling.advance(connection, moves, now=now)
+        sources = [kpi.source for kpi, move in zip(due, moves, strict=True) if not move.skip]
+        report.created.extend(created)
+        report.sources.update(zip(created, sources, strict=True))
         report.skipped_running += sum(1 for move in moves if move.skip and move.next_run_at is not None)
         report.unscheduled += sum(1 for move in moves if move.next_run_at is None)
         return len(due)

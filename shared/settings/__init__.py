@@ -2,6 +2,7 @@
 
 from shared.settings.model import (
     DEFAULT_MONITORING_URL,
+    MAX_BATCH_SECONDS,
     AlertProcessingSettings,
     ConnectionStringsSettings,
     HealthChecksSettings,
@@ -17,6 +18,7 @@ from shared.settings.reference import SettingSpec, catalog, effective_values, ma
 
 __all__ = [
     "DEFAULT_MONITORING_URL",
+    "MAX_BATCH_SECONDS",
     "AlertProcessingSettings",
     "ConnectionStringsSettings",
     "HealthChecksSettings",

@@ -131,6 +131,14 @@ class _Section(BaseModel):
     _no_key_vault_reference = field_validator("*", mode="before")(_resolved)
 
 
+#: Most execution ids in one `kpi-executions` message (about 1.5 KB of JSON, far below the 64 KB limit).
+MAX_EXECUTION_BATCH = 32
+#: Bound on a batch's worst case (every execution running into its timeout, wave after wave): host.json's
+#: functionTimeout (35 min) less 5 min for claiming and recording; the host keeps the message invisible
+#: (renewing its visibility) while the invocation runs, so the function timeout is the binding limit.
+MAX_BATCH_SECONDS = 1800
+
+
 class KpiMonitoringSettings(_Section):
     """`Worker__KpiMonitoring__*`: the scheduler timer and the executor."""
 
@@ -177,6 +185,21 @@ class KpiMonitoringSettings(_Section):
         alias="MaxAttempts",
         description="Attempts at an execution whose executor died (lease expired) before it is failed.",
     )
+    execution_batch_size: int = Field(
+        16,
+        ge=1,
+        le=MAX_EXECUTION_BATCH,
+        alias="ExecutionBatchSize",
+        description="Most executions per kpi-executions message (packed per source); 1: a message each.",
+    )
+    execution_batch_parallelism: int = Field(
+        8,
+        ge=1,
+        le=MAX_EXECUTION_BATCH,
+        alias="ExecutionBatchParallelism",
+        description="Executions of one message that run at once. A batch's worst case, "
+        "ceil(ExecutionBatchSize / min(this, MaxParallelKpis)) x ExecutionTimeoutSeconds, is at most 1800 s.",
+    )
     schedule: str = Field(
         "0 * * * * *",
         alias="Schedule",
@@ -188,7 +211,24 @@ class KpiMonitoringSettings(_Section):
     @model_validator(mode="after")
     def _agree(self) -> KpiMonitoringSettings:
         _check_interval("KpiMonitoring", self.interval_seconds, self.schedule)
+        worst = self.batch_worst_case_seconds
+        if worst > MAX_BATCH_SECONDS:
+            raise ValueError(
+                f"a batch's worst case, ceil(ExecutionBatchSize {self.execution_batch_size} / min("
+                f"ExecutionBatchParallelism {self.execution_batch_parallelism}, MaxParallelKpis "
+                f"{self.max_parallel_kpis})) x ExecutionTimeoutSeconds {self.execution_timeout_seconds} = "
+                f"{worst} s, must be at most {MAX_BATCH_SECONDS} s (host.json functionTimeout is 35 min): "
+                "lower the batch size or the timeout, or raise the parallelism"
+            )
         return self
+
+    @property
+    def batch_worst_case_seconds(self) -> int:
+        """The longest one message's executions can take when each runs into its timeout: in waves of at most
+        ExecutionBatchParallelism, and of at most MaxParallelKpis when they share a source."""
+        at_once = min(self.execution_batch_parallelism, self.max_parallel_kpis)
+        waves = -(-self.execution_batch_size // at_once)
+        return waves * self.execution_timeout_seconds
 
 
 class ScheduledTasksSettings(_Section):

@@ -28,7 +28,7 @@ def kpi_scheduler(
     if timer.past_due:
         log.warning("kpi_scheduler is running late; missed slots coalesce into one run each")
     report = runtime.scheduler().tick(now=datetime.now(UTC))
-    executions.set([execution_message(execution_id) for execution_id in report.to_send])
+    executions.set([execution_message(ids) for ids in report.batches()])
     alert_events.set([alert_event_message(event) for event in report.events])
 
 
@@ -36,12 +36,14 @@ def kpi_scheduler(
 @bp.queue_trigger(arg_name="msg", queue_name=KPI_EXECUTIONS, connection=STORAGE)
 @bp.queue_output(arg_name="alert_events", queue_name=ALERT_EVENTS, connection=STORAGE)
 def kpi_executor(msg: func.QueueMessage, alert_events: func.Out[typing.List[str]]) -> None:
-    report = runtime.execution_messages().handle(
+    reports = runtime.execution_messages().handle(
         msg.get_body(), owner=runtime.owner(msg.id), message_id=msg.id, dequeue_count=msg.dequeue_count
     )
-    if report is not None:
+    if reports is None:
+        return  # invalid: recorded in dead_letters and completed, never retried
+    for report in reports:
         log.info("execution %s of %s: %s", report.execution_id, report.kpi, report.status)
-        alert_events.set([alert_event_message(event) for event in report.events])
+    alert_events.set([alert_event_message(event) for report in reports for event in report.events])
 
 
 @bp.function_name("kpi_executions_poison")

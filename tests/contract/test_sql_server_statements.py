@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.dialects import mssql
 from sqlalchemy.sql import ClauseElement
 
-from shared.domain.kpi import AlertPolicy
+from shared.domain.kpi import AlertPolicy, Baseline, BaselineMode, Rule
 from shared.services.dispatch import ExecutionMessages
 from shared.services.execution import Executor
 from shared.services.scheduling import Scheduler
@@ -55,9 +55,20 @@ def test_every_pipeline_statement_compiles_for_sql_server(database: Database, tm
             ),
             next_run_at=NOW,
         )
+        for mode in (
+            BaselineMode.HISTORY,
+            BaselineMode.HISTORY,
+            BaselineMode.SEASONAL,
+            BaselineMode.SEASONAL,
+        ):
+            rule = Rule(deviation_percent=20, baseline=Baseline(mode=mode))
+            insert_kpi(connection, make_kpi(indicator=f"{mode.value}-{uuid.uuid4().hex[:6]}", rule=rule))
     report = Scheduler(database.engine, settings).tick(now=NOW)
-    for execution_id in report.created:  # a breach opens an alert; the broken KPI's failure opens another
+    for execution_id in report.created[:2]:  # a breach opens an alert; the broken KPI's failure opens another
         executor.execute(execution_id, owner="e1")
+    # The rest as one batch (claims, slots, baselines, outcomes: one statement each), and a redelivery.
+    assert {r.status for r in executor.execute_batch(report.created[2:], owner="e2")} == {"succeeded"}
+    executor.execute_batch(report.created[2:], owner="e3")
     messages = ExecutionMessages(database.engine, executor, settings, sender=lambda: None)  # type: ignore[arg-type,return-value]
     messages.handle(b"not json", owner="e1")
     messages.poisoned(f'{{"execution_id": "{uuid.uuid4()}"}}'.encode())
@@ -66,6 +77,7 @@ def test_every_pipeline_statement_compiles_for_sql_server(database: Database, tm
 
     compiled = {str(clause.compile(dialect=mssql.dialect())) for clause in captured if not _is_text(clause)}
     assert len(compiled) > 20
+    assert any("OUTPUT inserted.id" in sql and "CASE" in sql for sql in compiled), "a batch's outcomes"
     locked = [sql for sql in compiled if "kpis" in sql and "UPDLOCK" in sql]
     assert locked, "due KPIs are selected with UPDLOCK, READPAST on SQL Server"
     assert all("READPAST" in sql for sql in locked)

@@ -85,8 +85,9 @@ def test_a_pipeline_run_records_executions_deviations_deliveries_and_alert_trans
         engine, settings, lambda: {Channel.EMAIL: mailbox}, clock=clock, retry_wait_s=0
     )
     try:
-        report = messages.handle(execution_message(execution_id).encode(), owner="test")
-        assert report is not None
+        reports = messages.handle(execution_message(execution_id).encode(), owner="test")
+        assert reports is not None
+        (report,) = reports
         assert report.status == "succeeded"
         alert_id = report.transitions[0].alert_id
         dispatcher.dispatch_now([event.event_id for event in report.events])

@@ -25,6 +25,8 @@ SEED_DEFAULTS = {
     "Worker__KpiMonitoring__SkipRunningKpis": True,
     "Worker__KpiMonitoring__ResendAfterSeconds": 600,
     "Worker__KpiMonitoring__MaxAttempts": 3,
+    "Worker__KpiMonitoring__ExecutionBatchSize": 16,
+    "Worker__KpiMonitoring__ExecutionBatchParallelism": 8,
     "KpiSchedulerSchedule": "0 * * * * *",
     "Worker__ScheduledTasks__Enabled": True,
     "CleanupSchedule": "0 0 2 * * *",
@@ -323,3 +325,20 @@ def test_settings_show_masks_source_and_monitoring_passwords(monkeypatch: pytest
     assert "topsecret" not in shown
     assert "alsosecret" not in shown
     assert "ConnectionStrings__Sources__main" in shown
+
+
+def test_a_batch_whose_worst_case_outlasts_the_function_timeout_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings.load().worker.kpi_monitoring.batch_worst_case_seconds == 1200  # 16 in waves of 5 x 300 s
+    monkeypatch.setenv("Worker__KpiMonitoring__ExecutionTimeoutSeconds", "900")
+    monkeypatch.setenv("Worker__KpiMonitoring__ExecutionBatchSize", "8")
+    monkeypatch.setenv("Worker__KpiMonitoring__MaxParallelKpis", "3")  # a batch of one source: waves of 3
+    with pytest.raises(SettingsError) as raised:
+        Settings.load()
+    (problem,) = raised.value.problems
+    assert "ExecutionBatchSize 8" in problem
+    assert "MaxParallelKpis 3" in problem
+    assert "= 2700 s, must be at most 1800 s" in problem
+    monkeypatch.setenv("Worker__KpiMonitoring__MaxParallelKpis", "8")
+    assert Settings.load().worker.kpi_monitoring.batch_worst_case_seconds == 900
