@@ -26,6 +26,7 @@ from shared.db import views
 from shared.db.definitions import load_definitions
 from shared.db.views import KpiSummary
 from shared.definitions import definitions_document
+from shared.domain.clock import is_aware
 from shared.domain.execution import ExecutionStatus
 from shared.errors import KpiInactive, KpiNotFound
 
@@ -142,7 +143,7 @@ def _day_before(moment: datetime) -> datetime:
 
 
 def _utc(moment: datetime, field: str) -> datetime:
-    if moment.tzinfo is None:
+    if not is_aware(moment):
         raise ApiError(422, f"{field}: give a time zone (such as Z or +00:00)")
     try:
         return moment.astimezone(UTC)

@@ -7,25 +7,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
+from shared.domain.clock import Clock, utc_now
 from shared.services.alert_actions import AlertActions
 from shared.services.execution import Executor
 from shared.services.manual_run import dry_run, run_now
 from shared.settings import Settings
 from shared.sources import SourceRunner
 
-Clock = Callable[[], datetime]
-
 
 @dataclass(frozen=True, kw_only=True)
 class ApiServices:
     engine: Engine
     settings: Settings
-    clock: Clock = field(default=lambda: datetime.now(UTC))
+    clock: Clock = field(default=utc_now)
     executor: Callable[[], Executor] | None = None
     runner: Callable[[], SourceRunner] | None = None
     owner: str = "api"

@@ -25,6 +25,7 @@ from sqlalchemy import Column, Connection, RowMapping, delete, insert, select, u
 from shared.db.kpis import kpi_from_row, kpi_values
 from shared.db.silence_definitions import apply_silences
 from shared.db.tables import contacts, kpi_contacts, kpis
+from shared.domain.clock import require_aware
 from shared.domain.contact import Contact, ContactLink
 from shared.domain.kpi import Kpi
 from shared.domain.schedule import first_slot
@@ -80,8 +81,7 @@ def apply_definitions(
 
     Every contact a link names must be among `contact_definitions` or already stored; otherwise
     `DefinitionsError` is raised and the caller's transaction should roll back."""
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"naive datetime {now!r}: pass an aware UTC datetime")
+    require_aware(now, "now")
     contact_outcomes = _apply_contacts(connection, contact_definitions, now=now)
     kpi_outcomes = _apply_kpis(connection, kpis_with_links, now=now, schedule_inactive=schedule_inactive)
     silence_outcomes = apply_silences(connection, silence_definitions, now=now)

@@ -20,14 +20,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.domain.alert import UNRESOLVED, AlertStatus, Severity
+from shared.domain.clock import require_aware
 from shared.domain.kpi import AlertPolicy, Priority
 
 _SEVERITIES = {Priority.CRITICAL: Severity.CRITICAL, Priority.WARNING: Severity.WARNING}
 
 
 def _require_aware(name: str, moment: datetime) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} is a naive datetime {moment!r}: pass an aware datetime")
+    require_aware(moment, name)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -36,6 +36,8 @@ from datetime import MAXYEAR, UTC, date, datetime, time, timedelta, timezone, tz
 from math import ceil, floor
 from typing import NamedTuple
 
+from shared.domain.clock import require_aware
+
 __all__ = ["CronExpression", "InvalidCronExpression"]
 
 _SECOND = timedelta(seconds=1)
@@ -241,8 +243,7 @@ class CronExpression:
         The expression is evaluated on the wall clock of `tz`, with the daylight-saving rules
         of the module docstring. Raises `ValueError` for a naive `moment`.
         """
-        if moment.tzinfo is None or moment.utcoffset() is None:
-            raise ValueError(f"moment must be timezone-aware, got naive {moment!r}")
+        require_aware(moment, "moment")
         if isinstance(tz, timezone):  # a fixed offset: the wall clock never jumps
             local = moment.astimezone(tz).replace(tzinfo=None)
             return _to_utc(self._next_wall(local), tz)

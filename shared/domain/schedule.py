@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.domain.clock import require_aware
 from shared.domain.kpi import Schedule
 from shared.domain.ncrontab import CronExpression
 
@@ -31,8 +32,7 @@ STALE_PERIODS = 3
 
 
 def _require_aware(moment: datetime) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: pass an aware datetime")
+    require_aware(moment, "moment")
 
 
 def next_slot_after(schedule: Schedule, moment: datetime) -> datetime:

@@ -8,9 +8,8 @@ gets the resolved notice; resolving it again is a no-op. Acknowledging a resolve
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -18,9 +17,9 @@ from sqlalchemy import Connection, Engine
 from shared import telemetry
 from shared.db import alerts
 from shared.domain.alert import AlertEventType, AlertStatus, EventRef
+from shared.domain.clock import Clock, utc_now
 from shared.errors import PermanentError
 
-Clock = Callable[[], datetime]
 MAX_ACTOR = 100
 
 
@@ -64,7 +63,7 @@ class ActionResult:
 
 
 class AlertActions:
-    def __init__(self, engine: Engine, *, clock: Clock = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, engine: Engine, *, clock: Clock = utc_now) -> None:
         self._engine = engine
         self._clock = clock
 

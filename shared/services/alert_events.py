@@ -10,14 +10,13 @@ delivers it once the cause is gone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
 from shared import telemetry
 from shared.db import alerts, event_context
 from shared.domain.alert import AlertEventType, EventRef
+from shared.domain.clock import Clock, utc_now
 from shared.errors import InvalidMessage
 from shared.messages import ALERT_EVENTS, parse_alert_event_message
 from shared.services.dead_letters import DeadLetters
@@ -26,7 +25,6 @@ from shared.settings import Settings
 
 log = logging.getLogger("mgrid.alert_events")
 POISON_QUEUE = f"{ALERT_EVENTS}-poison"
-Clock = Callable[[], datetime]
 
 
 class AlertEventMessages:
@@ -38,7 +36,7 @@ class AlertEventMessages:
         dispatcher: EventDispatcher,
         settings: Settings,
         *,
-        clock: Clock = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._engine = engine
         self._dispatcher = dispatcher

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -32,12 +32,12 @@ from shared.db import alerts, outbox, recipients
 from shared.db.alerts import DueAlert
 from shared.db.status import heartbeat
 from shared.domain.alert import SYSTEM_ACTOR, AlertEventType, EventRef
+from shared.domain.clock import Clock, utc_now
 from shared.services import silencing
 from shared.services.escalation import EventDispatcher
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.alert_processor")
-Clock = Callable[[], datetime]
 COMPONENT = "alert_processor"
 #: Batches per step and pass: a backlog larger than this waits for the next pass rather than stretching one.
 MAX_BATCHES = 20
@@ -81,7 +81,7 @@ class AlertProcessor:
         settings: Settings,
         dispatcher: EventDispatcher,
         *,
-        clock: Clock = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._engine = engine
         self._settings = settings.worker.alert_processing

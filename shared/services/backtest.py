@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from shared.db.types import finite_or_none
+from shared.domain.clock import is_aware
 from shared.domain.episodes import Episode
 from shared.domain.evaluation import Evaluation
 from shared.domain.kpi import Kpi
@@ -73,7 +74,7 @@ class Backtest:
 def check_range(start: datetime, end: datetime) -> None:
     """A backtest range is aware, non-empty and at most `MAX_RANGE` long."""
     for name, moment in (("--from", start), ("--to", end)):
-        if moment.tzinfo is None or moment.utcoffset() is None:
+        if not is_aware(moment):
             raise InvalidRange(f"{name} {moment.isoformat()} has no time zone")
     if start >= end:
         raise InvalidRange(f"--from {iso(start)} must be before --to {iso(end)}")

@@ -19,17 +19,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from shared import telemetry
 from shared.db import alerts, deliveries, event_context, outbox, recipients
 from shared.domain.alert import SYSTEM_ACTOR, AlertEventType, AlertStatus, EventRef
 from shared.domain.alert_text import compose, placeholder_values
+from shared.domain.clock import Clock, utc_now
 from shared.domain.delivery import Delivery, EventContext
 from shared.domain.notification import Channel, DeliveryStatus
 from shared.domain.recipients import Member, address_of, select_recipients
@@ -40,7 +41,6 @@ from shared.services import notice_links, silencing
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.escalation")
-Clock = Callable[[], datetime]
 #: Events that tell about a live alert: pointless once the alert is acknowledged or resolved.
 _LIVE_ONLY = frozenset(
     {AlertEventType.OPENED, AlertEventType.RETRIGGERED, AlertEventType.ESCALATED, AlertEventType.UNSILENCED}
@@ -100,7 +100,7 @@ class EventDispatcher:
         settings: Settings,
         senders: Callable[[], Mapping[Channel, Sender]],
         *,
-        clock: Clock = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
         retry_wait_s: float = 1.0,
     ) -> None:
         self._engine = engine
@@ -189,7 +189,7 @@ class EventDispatcher:
         with self._engine.connect() as connection:
             return bool(silencing.covering_event(connection, context, now=self._clock()))
 
-    def _plan(self, connection: Any, context: EventContext, now: datetime) -> bool:
+    def _plan(self, connection: Connection, context: EventContext, now: datetime) -> bool:
         """Create the event's delivery rows; False when the event tells nobody (recorded why)."""
         event_type = context.event.event_type
         if not _still_relevant(context):
@@ -292,7 +292,7 @@ class EventDispatcher:
 
     def _settle(
         self,
-        connection: Any,
+        connection: Connection,
         delivery: Delivery,
         member: Member | None,
         tries: int,
@@ -317,7 +317,7 @@ class EventDispatcher:
 
     def _record(
         self,
-        connection: Any,
+        connection: Connection,
         context: EventContext,
         results: Sequence[_Result],
         report: DispatchReport,

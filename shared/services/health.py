@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -34,6 +34,7 @@ from sqlalchemy.exc import ArgumentError
 from shared.db import health as store
 from shared.db import migrate
 from shared.db.metrics import deliveries_by_channel
+from shared.domain.clock import Clock, utc_now
 from shared.domain.health import (
     CheckResult,
     ExecutionFacts,
@@ -62,7 +63,6 @@ log = logging.getLogger("mgrid.health")
 
 Outcome = tuple[HealthStatus, dict[str, Any]]
 Check = Callable[[], Outcome]
-Clock = Callable[[], datetime]
 
 FAILURE_WINDOW = timedelta(hours=1)
 DELIVERY_WINDOW = timedelta(hours=24)
@@ -76,16 +76,12 @@ _ODBC_CONNECT_DRIVER = re.compile(r"(?i)(?:^|;)\s*driver\s*=\s*\{?([^};]+)\}?")
 _EXECUTOR = ThreadPoolExecutor(max_workers=16, thread_name_prefix="health")
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def check_health(
     load_settings: Callable[[], Settings],
     engine_for: Callable[[], Engine],
     *,
     default_timeout_s: float = 30,
-    now: Clock = _utc_now,
+    now: Clock = utc_now,
     queue_counts: QueueCounts | None = None,
 ) -> HealthReport:
     """Run every enabled check; a configuration error is itself reported, never raised. `queue_counts`

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
@@ -33,12 +33,12 @@ from shared.db.health import unresolved_system_alert
 from shared.db.status import heartbeat
 from shared.domain.alert import SYSTEM_ACTOR, AlertEventType, AlertKind, EventRef, Severity
 from shared.domain.alert_text import SERVICE_NAME
+from shared.domain.clock import Clock, utc_now
 from shared.domain.health import CheckResult, HealthReport, HealthStatus
 from shared.services.health import check_health
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.health_monitor")
-Clock = Callable[[], datetime]
 COMPONENT = "health"
 METRIC_KEY = "service-health"
 
@@ -78,7 +78,7 @@ class HealthMonitor:
         engine: Engine,
         load_settings: Callable[[], Settings],
         *,
-        clock: Clock = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
         check: HealthCheck = check_health,
     ) -> None:
         self._engine = engine

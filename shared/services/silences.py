@@ -11,7 +11,7 @@ once, the alerts still open when the silence ends (`shared.services.silence_ends
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Engine
 
 from shared.db import silences as store
+from shared.domain.clock import Clock, is_aware, utc_now
 from shared.domain.silence import (
     Silence,
     SilenceSource,
@@ -32,7 +33,6 @@ from shared.domain.silence import (
 )
 from shared.errors import PermanentError
 
-Clock = Callable[[], datetime]
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
 
@@ -75,7 +75,7 @@ class SilenceRequest:
 class SilenceService:
     """See the module's contract."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, engine: Engine, *, clock: Clock = utc_now) -> None:
         self._engine = engine
         self._clock = clock
 
@@ -187,7 +187,7 @@ def _end(request: SilenceRequest, now: datetime) -> datetime:
             until = datetime.fromisoformat(request.until.strip())
         except ValueError:
             raise InvalidSilence("until", f"{request.until!r} is not an ISO 8601 time") from None
-        if until.tzinfo is None:
+        if not is_aware(until):
             raise InvalidSilence("until", "give a time zone, e.g. 2026-12-02T06:00Z or +01:00")
         if until <= now:
             raise InvalidSilence("until", f"{request.until} is not in the future")

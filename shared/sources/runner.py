@@ -33,6 +33,7 @@ from tenacity import (
 )
 
 from shared.connections import TokenCredential
+from shared.domain.clock import require_aware
 from shared.domain.kpi import QUERY_PARAMETERS, Kpi, KpiKind
 from shared.domain.observation import Observation
 from shared.sources.contracts import (
@@ -223,6 +224,4 @@ def _query_parameters(kpi: Kpi, dialect: SourceDialect, start: datetime, end: da
 
 
 def _utc(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got {value.isoformat()}")
-    return value.astimezone(UTC)
+    return require_aware(value, name).astimezone(UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -12,7 +12,7 @@ from shared.connections import AZURE_SQL_SCOPE, LazyAzureCredential
 
 
 class FakeDefaultCredential:
-    built: list[str | None] = []
+    built: ClassVar[list[str | None]] = []
 
     def __init__(self, *, managed_identity_client_id: str | None) -> None:
         self.built.append(managed_identity_client_id)

@@ -47,3 +47,16 @@ def test_messages_and_sources_do_not_reach_into_the_monitoring_database(path: Pa
 
 def test_the_connection_plumbing_reads_no_settings() -> None:
     assert not any(name.startswith("shared.settings") for name in imports_of(SHARED / "connections.py"))
+
+
+def test_one_clock_type_and_one_aware_check_serve_the_whole_package() -> None:
+    copies = [
+        path.relative_to(SHARED).as_posix()
+        for path in sorted(SHARED.rglob("*.py"))
+        if path.name != "clock.py"
+        and (
+            "Clock = Callable[[], datetime]" in (text := path.read_text(encoding="utf-8"))
+            or "tzinfo is None or" in text
+        )
+    ]
+    assert copies == []
