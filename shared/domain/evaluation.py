@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.domain.clock import require_aware
 from shared.domain.kpi import Aggregate, Direction, Rule, Threshold, ThresholdOperator
 from shared.domain.observation import Observation
 from shared.domain.seasonal import Band, Run
@@ -101,8 +102,7 @@ def baseline_slots(slot: datetime, weeks_back: int) -> list[datetime]:
     Weeks are subtracted on the slot's own clock: a UTC slot steps back 168 hours, a slot in a KPI's time
     zone keeps its wall time across daylight-saving changes.
     """
-    if slot.tzinfo is None or slot.utcoffset() is None:
-        raise ValueError(f"naive datetime {slot!r}: pass an aware datetime")
+    require_aware(slot, "slot")
     if weeks_back < 0:
         raise ValueError(f"weeks_back must not be negative, got {weeks_back}")
     return [slot - weeks * _WEEK for weeks in range(1, weeks_back + 1)]

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from statistics import NormalDist
 
+from shared.domain.clock import require_aware
+
 MIN_VALUES = 3
 #: The neighbouring slots on each side whose earlier weeks also feed the noise estimate.
 NEIGHBOURS = 3
@@ -321,5 +323,4 @@ def _wall(local: datetime, zone: tzinfo) -> datetime:
 
 
 def _require_aware(moment: datetime) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: pass an aware datetime")
+    require_aware(moment, "moment")

@@ -12,13 +12,13 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
 from shared import telemetry
 from shared.db import executions
 from shared.domain.alert import EventRef
+from shared.domain.clock import Clock, utc_now
 from shared.errors import InvalidMessage
 from shared.messages import KPI_EXECUTIONS, execution_message, parse_execution_message
 from shared.queues import QueueSender
@@ -31,7 +31,6 @@ log = logging.getLogger("mgrid.dispatch")
 POISON_QUEUE = f"{KPI_EXECUTIONS}-poison"
 #: Delay before a deferred execution is offered again: a base plus jitter, so waiting messages spread out.
 DEFER_BASE_S, DEFER_JITTER_S = 10, 10
-Clock = Callable[[], datetime]
 
 
 class ExecutionMessages:
@@ -44,7 +43,7 @@ class ExecutionMessages:
         settings: Settings,
         sender: Callable[[], QueueSender],
         *,
-        clock: Clock = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._engine = engine
         self._executor = executor

@@ -23,10 +23,10 @@ import time
 import typing
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -48,6 +48,7 @@ from shared.domain.baseline import (
     seasonal_plan,
     verdicts_of,
 )
+from shared.domain.clock import Clock, utc_now
 from shared.domain.evaluation import Evaluation
 from shared.domain.execution import ExecutionStatus
 from shared.domain.kpi import BaselineMode, Kpi
@@ -63,7 +64,6 @@ log = logging.getLogger("mgrid.executor")
 LEASE_MARGIN_S = 60
 #: The outcome of a KPI whose row went away while its execution ran: nothing newer, no failures.
 _FIRST = Outcome(failures=0, newer_run=False, newer_evaluation=False)
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -133,7 +133,7 @@ class Executor:
         runner: SourceRunner,
         settings: Settings,
         *,
-        clock: Clock = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._engine = engine
         self._runner = runner
