@@ -2,8 +2,8 @@
 
 Every default names where it comes from: a key of `SOURCES` (a page and the date it was read), a figure
 of benchmarks/RESULTS.md, this repository's host.json or settings, or `assumption` with the reason. The
-batched design's per-execution figures are placeholders (today's measurements) until the `batch` branch
-measures its own; pass them on the command line.
+batched design's per-execution figures are the batched executor's measurements (RESULTS.md, pipeline
+benchmark with batches of 16); pass others on the command line.
 """
 
 from __future__ import annotations
@@ -176,7 +176,13 @@ TODAY_STATEMENTS = 9.0
 TODAY_ROUND_TRIPS = 13.0
 TODAY_CPU_MS = 2.48
 PER_INVOCATION_CPU_MS = 6.32 - TODAY_CPU_MS
-BATCH_IDS = 50
+# The batched executor, measured side by side with today's path in the pipeline benchmark (RESULTS.md, run of
+# 2026-12-02 02:58 UTC, PostgreSQL, trivial query, batches of 16): 1.25 monitoring statements in 2.0 round
+# trips (1.75 once warm) and 1.24 ms of client CPU per execution.
+BATCHED_STATEMENTS = 1.25
+BATCHED_ROUND_TRIPS = 2.0
+BATCHED_CPU_MS = 1.24
+BATCH_IDS = 16  # the ExecutionBatchSize default
 QUEUE_TARGET_PER_S = 2_000  # `queue-scale`
 
 TODAY = Design(
@@ -192,12 +198,11 @@ TODAY = Design(
 def batched(
     ids_per_message: int = BATCH_IDS,
     *,
-    statements_per_execution: float = TODAY_STATEMENTS,
-    round_trips_per_execution: float = TODAY_ROUND_TRIPS,
-    cpu_ms_per_execution: float = TODAY_CPU_MS,
+    statements_per_execution: float = BATCHED_STATEMENTS,
+    round_trips_per_execution: float = BATCHED_ROUND_TRIPS,
+    cpu_ms_per_execution: float = BATCHED_CPU_MS,
 ) -> Design:
-    """The batched design (branch `batch`). Its per-execution defaults are today's figures, placeholders
-    until that branch measures its own: pass them in."""
+    """The batched design (`ExecutionBatchSize` ids per message), with its measured per-execution costs."""
     return Design(
         name=f"batched, N={ids_per_message}",
         ids_per_message=ids_per_message,

@@ -1,15 +1,15 @@
 """Cost model: invocations, storage transactions, monitoring statements, CPU and the monthly price a day.
 
-`python -m benchmarks.cost [--ids-per-message 50] [--batched-statements 9] [--batched-round-trips 13]
-[--batched-cpu-ms 2.48] [--sources 10] [--output benchmarks/RESULTS.md | --no-write]` (`make bench-cost`;
+`python -m benchmarks.cost [--ids-per-message 16] [--batched-statements 1.25] [--batched-round-trips 2]
+[--batched-cpu-ms 1.24] [--sources 10] [--output benchmarks/RESULTS.md | --no-write]` (`make bench-cost`;
 instant, pure arithmetic, nothing is measured or started).
 
 For 1,000, 10,000 and 100,000 KPIs a minute it compares today's design (one queue message and one invocation
 per execution) with the batched one (messages of up to N execution ids per source). The inputs, their
 sources and the assumptions are in `_cost_inputs.py`, the arithmetic in `_cost_model.py`. The batched
-design's per-execution statements, round trips and CPU default to today's measurements: pass the `batch`
-branch's figures when they exist. Prints the section and rewrites only the part of RESULTS.md between
-`<!-- cost:start -->` and `<!-- cost:end -->`.
+design's per-execution statements, round trips and CPU default to the batched executor's measurements.
+Prints the section and rewrites only the part of RESULTS.md between `<!-- cost:start -->` and
+`<!-- cost:end -->`.
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument(
         "--ids-per-message", type=int, default=inputs.BATCH_IDS, help="N of the batched design"
     )
-    parse.add_argument("--batched-statements", type=float, default=inputs.TODAY_STATEMENTS)
-    parse.add_argument("--batched-round-trips", type=float, default=inputs.TODAY_ROUND_TRIPS)
-    parse.add_argument("--batched-cpu-ms", type=float, default=inputs.TODAY_CPU_MS)
+    parse.add_argument("--batched-statements", type=float, default=inputs.BATCHED_STATEMENTS)
+    parse.add_argument("--batched-round-trips", type=float, default=inputs.BATCHED_ROUND_TRIPS)
+    parse.add_argument("--batched-cpu-ms", type=float, default=inputs.BATCHED_CPU_MS)
     parse.add_argument("--sources", type=int, default=10, help="sources the KPIs are spread over")
     parse.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     parse.add_argument("--no-write", action="store_true", help="print only")
