@@ -23,9 +23,9 @@ from shared.services.alert_actions import AlertActions
 from shared.services.alert_events import AlertEventMessages
 from shared.services.alert_processor import AlertProcessor
 from shared.services.cleanup import Cleanup
-from shared.services.dispatch import ExecutionMessages
 from shared.services.escalation import EventDispatcher
 from shared.services.execution import Executor
+from shared.services.execution_messages import ExecutionMessages
 from shared.services.health_monitor import HealthMonitor
 from shared.services.maintenance import Maintenance
 from shared.services.scheduling import Scheduler

@@ -232,7 +232,8 @@ def record_outcomes(
     outcomes: dict[int, Outcome] = {}
     for each in ordered:
         row = rows.get(each.kpi_id)
-        if row is None:  # the KPI was deleted meanwhile
+        if row is None:  # the KPI was deleted meanwhile: nothing newer, no failures
+            outcomes[each.kpi_id] = Outcome(failures=0, newer_run=False, newer_evaluation=False)
             continue
         last_run, last_evaluated = row.last_run_slot, row.last_evaluated_slot
         outcomes[each.kpi_id] = Outcome(

@@ -26,7 +26,7 @@ from shared.domain.kpi import Kpi
 from shared.domain.replay import slots_in
 from shared.errors import InvalidRange
 from shared.services.backtest import BATCH_SLOTS, Progress, batches
-from shared.services.execution import read_baseline
+from shared.services.baselines import read_baseline
 from shared.services.replay import load_replayable, observe_slot
 from shared.settings import Settings
 from shared.sources import SourceRunner

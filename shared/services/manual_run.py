@@ -23,7 +23,10 @@ from shared.domain.execution import ExecutionStatus
 from shared.domain.kpi import Kpi
 from shared.errors import KpiInactive, KpiNotFound
 from shared.services.alerting import FAILURE_KEY
-from shared.services.execution import ExecutionReport, Executor, query_source, read_baseline
+from shared.services.baselines import read_baseline
+from shared.services.execution import Executor
+from shared.services.execution_report import ExecutionReport
+from shared.services.source_query import query_source
 from shared.settings import Settings
 from shared.sources import SourceRunner
 

@@ -20,7 +20,7 @@ from shared.domain.notification import Channel
 from shared.notify.base import Notice
 from shared.services.alert_processor import AlertProcessor
 from shared.services.escalation import EventDispatcher
-from shared.services.execution import ExecutionReport
+from shared.services.execution_report import ExecutionReport
 from tests.contract.test_executor import READINGS, Pipeline, set_readings, settings_with
 from tests.contract.test_executor import pipeline as executor_pipeline
 from tests.contract.test_executor import source_url as executor_source_url

@@ -21,8 +21,8 @@ from shared.db import executions
 from shared.db.tables import historical_data, kpi_executions, source_slots
 from shared.domain.kpi import Schedule
 from shared.messages import execution_message, parse_execution_message
-from shared.services.dispatch import ExecutionMessages
 from shared.services.execution import Executor
+from shared.services.execution_messages import ExecutionMessages
 from shared.services.scheduling import Scheduler
 from tests.conftest import Database
 from tests.contract.test_executor import HANGS, READINGS, CountingRunner, Pipeline, settings_with

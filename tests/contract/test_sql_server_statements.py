@@ -14,8 +14,8 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.sql import ClauseElement
 
 from shared.domain.kpi import AlertPolicy, Baseline, BaselineMode, Rule
-from shared.services.dispatch import ExecutionMessages
 from shared.services.execution import Executor
+from shared.services.execution_messages import ExecutionMessages
 from shared.services.scheduling import Scheduler
 from shared.settings import Settings
 from shared.sources import SourceRunner

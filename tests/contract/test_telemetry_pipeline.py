@@ -22,9 +22,9 @@ from shared.messages import execution_message
 from shared.notify.base import Notice
 from shared.services.alert_actions import AlertActions
 from shared.services.alert_processor import AlertProcessor
-from shared.services.dispatch import ExecutionMessages
 from shared.services.escalation import EventDispatcher
 from shared.services.execution import Executor
+from shared.services.execution_messages import ExecutionMessages
 from shared.settings import Settings
 from shared.sources import SourceRunner
 from tests.factories import NOW, Clock, insert_contact, insert_kpi, make_kpi, queue_execution

@@ -22,7 +22,8 @@ from shared.db.engine import create_monitoring_engine
 from shared.db.tables import alerts
 from shared.definitions import load_text, parse_definitions
 from shared.services.definitions import import_file
-from shared.services.execution import ExecutionReport, Executor
+from shared.services.execution import Executor
+from shared.services.execution_report import ExecutionReport
 from shared.services.manual_run import run_now
 from shared.settings import Settings
 from shared.sources import SourceRunner

@@ -24,7 +24,8 @@ from shared.messages import KPI_EXECUTIONS, execution_message, parse_execution_m
 from shared.queues import QueueSender
 from shared.services.alerting import AlertRecorder
 from shared.services.dead_letters import DeadLetters
-from shared.services.execution import ExecutionReport, Executor
+from shared.services.execution import Executor
+from shared.services.execution_report import ExecutionReport
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.dispatch")
