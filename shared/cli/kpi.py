@@ -14,7 +14,7 @@ from shared.cli import kpi_replay
 from shared.cli.common import Groups, emit, table, with_json
 from shared.cli.contacts import lifecycle
 from shared.definitions import Format, render_document
-from shared.domain.execution import ExecutionStatus
+from shared.domain.execution import ExecutionOutcome, ExecutionStatus
 from shared.services import definitions
 from shared.services.manual_run import dry_run, run_now
 from shared.settings import get_settings
@@ -129,4 +129,4 @@ def _run(args: argparse.Namespace) -> int:
         only_active=settings.worker.kpi_monitoring.process_only_active_kpis,
     )
     print(json.dumps(report.to_dict(), default=str))
-    return 0 if report.status == "succeeded" else 1
+    return 0 if report.status is ExecutionOutcome.SUCCEEDED else 1

@@ -33,7 +33,7 @@ from shared.db.executions import Claim
 from shared.db.kpis import Finished, load_kpis, record_outcomes
 from shared.domain.baseline import judge
 from shared.domain.clock import Clock, utc_now
-from shared.domain.execution import ExecutionStatus
+from shared.domain.execution import ExecutionOutcome, ExecutionStatus
 from shared.domain.kpi import Kpi
 from shared.domain.schedule import window
 from shared.services.alerting import AlertRecorder
@@ -43,6 +43,7 @@ from shared.services.execution_batch import (
     Batch,
     Done,
     Started,
+    crash_text,
     defer_pending,
     distinct_kpis,
     first_finished,
@@ -200,7 +201,7 @@ class Executor:
                 executions.give_back_many(connection, deferred, owner=batch.owner, now=now)
                 for claimed in deferred:
                     report = batch.reports[claimed.execution_id]
-                    report.status, report.deferred = "deferred", True
+                    report.status, report.deferred = ExecutionOutcome.DEFERRED, True
                 log.info("%d execution(s) found every slot of their source busy", len(deferred))
             baselines = read_baselines(connection, [(kpi, claimed.slot) for claimed, kpi, _ in ready])
         return [
@@ -225,11 +226,11 @@ class Executor:
                 log.warning(
                     "execution %s does not exist (its KPI may have been deleted); dropped", execution_id
                 )
-                report.status = "missing"
+                report.status = ExecutionOutcome.MISSING
                 continue
             log.info("execution %s not claimed: it is %s", execution_id, state.status.value)
             finished = state.status.finished
-            report.status = "already " + state.status.value if finished else "held by another executor"
+            report.status = ExecutionOutcome.already(state.status) if finished else ExecutionOutcome.HELD
 
     def _acquire_slots(
         self, connection: Connection, source: str, claims: list[Claim], now: datetime
@@ -257,7 +258,7 @@ class Executor:
             duration_ms=0,
             error="skipped: the KPI was deactivated after this execution was queued",
         )
-        report.status, report.error = ExecutionStatus.FAILED.value, "skipped: KPI inactive"
+        report.status, report.error = ExecutionOutcome.FAILED, "skipped: KPI inactive"
 
     def _run_one(self, started: Started) -> Done:
         """Query the source and judge the result (on a worker thread): never raises, so one execution's
@@ -278,13 +279,12 @@ class Executor:
         return query_source(self._runner, kpi, claimed.slot, timeout_s=timeout_s)
 
     def _record(self, connection: Connection, done: list[Done], batch: Batch) -> None:
-        """Record what finished together: one transaction per group of distinct KPIs (normally one). A
-        crashed run only frees its slot: the execution stays claimed until its lease expires and the
-        scheduler's sweep queues it again, as when a whole executor dies."""
+        """Record what finished together, one transaction per group of distinct KPIs (normally one). A crashed
+        run only frees its slot: its lease's expiry queues it again, as when a whole executor dies."""
         crashed = [each for each in done if each.crash is not None]
         for each in crashed:
             report = batch.reports[each.started.claimed.execution_id]
-            report.status, report.error = "crashed", f"{type(each.crash).__name__}: {each.crash}"
+            report.status, report.error = ExecutionOutcome.CRASHED, crash_text(each.crash)
         free = [each.started.claimed.execution_id for each in crashed]
         for group in distinct_kpis([each for each in done if each.crash is None]):
             try:
@@ -366,7 +366,7 @@ class Executor:
             slots.release_many(connection, ids_of(group), owner=batch.owner)
         for each in group:
             if each.started.claimed.execution_id not in recorded:
-                batch.reports[each.started.claimed.execution_id].status = "lease lost"
+                batch.reports[each.started.claimed.execution_id].status = ExecutionOutcome.LEASE_LOST
                 telemetry.record_execution(
                     kpi=each.started.kpi.indicator, outcome="lease_lost", duration_ms=each.duration_ms
                 )
@@ -377,7 +377,7 @@ class Executor:
         for each, consequence in zip(kept, consequences, strict=True):
             result = each.outcome
             report = batch.reports[each.started.claimed.execution_id]
-            report.status, report.duration_ms = result.status.value, each.duration_ms
+            report.status, report.duration_ms = ExecutionOutcome.finished_as(result.status), each.duration_ms
             report.error = result.error
             report.evaluations, report.transitions = consequence.evaluations, consequence.transitions
             report.alerts_skipped = consequence.skipped

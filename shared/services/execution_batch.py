@@ -15,7 +15,7 @@ from shared.domain.baseline import (
     BaselineData,
 )
 from shared.domain.evaluation import Evaluation
-from shared.domain.execution import ExecutionStatus
+from shared.domain.execution import ExecutionOutcome, ExecutionStatus
 from shared.domain.kpi import Kpi
 from shared.services.execution_report import ExecutionReport
 from shared.services.source_query import RunResult
@@ -89,7 +89,7 @@ def wait_for_siblings(batch: Batch, chunk: list[uuid.UUID], running: dict[Future
     ]
     for execution_id in reversed(retry):
         report = batch.reports[execution_id]
-        report.status, report.deferred = "skipped", False
+        report.status, report.deferred = ExecutionOutcome.NOT_STARTED, False
         batch.pending.appendleft(execution_id)
     return bool(retry)
 
@@ -99,7 +99,7 @@ def defer_pending(batch: Batch, why: str) -> None:
     log.warning("%d execution(s) of a batch sent again: %s", len(batch.pending), why)
     while batch.pending:
         report = batch.reports[batch.pending.popleft()]
-        report.status, report.deferred = "deferred", True
+        report.status, report.deferred = ExecutionOutcome.DEFERRED, True
 
 
 def first_finished(running: dict[Future[Done], Started]) -> set[Future[Done]]:
@@ -137,3 +137,8 @@ def outcome_of(each: Done) -> executions.Outcome:
         error=result.error,
         metric_count=len(each.evaluations) if each.succeeded else None,
     )
+
+
+def crash_text(error: BaseException | None) -> str:
+    """What a crashed run's report says: the exception's type and message."""
+    return f"{type(error).__name__}: {error}"

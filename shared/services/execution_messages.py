@@ -19,6 +19,7 @@ from shared import telemetry
 from shared.db import executions
 from shared.domain.alert import EventRef
 from shared.domain.clock import Clock, utc_now
+from shared.domain.execution import ExecutionOutcome
 from shared.errors import InvalidMessage
 from shared.messages import KPI_EXECUTIONS, execution_message, parse_execution_message
 from shared.queues import QueueSender
@@ -67,7 +68,7 @@ class ExecutionMessages:
         with telemetry.log_context(execution_id=ids[0] if len(ids) == 1 else None):
             reports = self._executor.execute_batch(ids, owner=owner)
         for report in reports:
-            if report.status == "missing":
+            if report.status is ExecutionOutcome.MISSING:
                 reason = (
                     f"execution {report.execution_id} does not exist (its KPI was deleted, or it never did)"
                 )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from shared.domain.alert import EventRef
 from shared.domain.evaluation import Evaluation
+from shared.domain.execution import ExecutionOutcome
 from shared.services.alerting import Transitioned
 
 
@@ -16,7 +17,7 @@ class ExecutionReport:
 
     execution_id: uuid.UUID
     kpi: str | None = None
-    status: str = "skipped"
+    status: ExecutionOutcome = ExecutionOutcome.NOT_STARTED
     duration_ms: int | None = None
     error: str | None = None
     evaluations: list[Evaluation] = field(default_factory=list)
@@ -30,7 +31,7 @@ class ExecutionReport:
         return {
             "execution_id": str(self.execution_id),
             "kpi": self.kpi,
-            "status": self.status,
+            "status": self.status.value,
             "duration_ms": self.duration_ms,
             "error": self.error,
             "metrics": [

@@ -19,7 +19,7 @@ from shared.domain.alerting import OpenAlert, Streak
 from shared.domain.baseline import BaselineData, judge
 from shared.domain.episodes import WouldTransition, would_transition, would_transition_failure
 from shared.domain.evaluation import Evaluation
-from shared.domain.execution import ExecutionStatus
+from shared.domain.execution import ExecutionOutcome, ExecutionStatus
 from shared.domain.kpi import Kpi
 from shared.errors import KpiInactive, KpiNotFound
 from shared.services.alerting import FAILURE_KEY
@@ -76,7 +76,7 @@ class DryRun:
         report = ExecutionReport(
             execution_id=uuid.UUID(int=0),
             kpi=self.kpi,
-            status=self.status.value,
+            status=ExecutionOutcome.finished_as(self.status),
             duration_ms=self.duration_ms,
             error=self.error,
             evaluations=self.evaluations,
