@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -23,14 +25,41 @@ def _config(connection: Connection | None = None) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database up to `revision` (default: the newest)."""
-    with engine.begin() as connection:
+    with _migrating(engine) as connection:
         command.upgrade(_config(connection), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate the database down to `revision` (`base` removes every table)."""
-    with engine.begin() as connection:
+    with _migrating(engine) as connection:
         command.downgrade(_config(connection), revision)
+
+
+@contextlib.contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """One transaction to migrate in. On SQLite its foreign keys are off meanwhile: a migration that rebuilds
+    a table (Alembic's batch mode copies it, drops the old one and renames the copy) would otherwise cascade
+    the drop to every row that references the table. Before the commit the references are checked."""
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction: SQLite ignores this pragma inside one
+            _pragma(connection, "PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                yield connection
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("the migration left rows that reference missing rows")
+        finally:
+            if sqlite:
+                _pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+def _pragma(connection: Connection, statement: str) -> None:
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 def current(engine: Engine) -> str | None:

@@ -9,13 +9,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Table, insert, inspect, select
 
+from shared.db import alerts as alert_store
 from shared.db import migrate
+from shared.db.alerts import AlertValues
 from shared.db.kpis import kpi_values
 from shared.db.tables import alerts, kpis, metadata
+from shared.domain.alert import AlertKind, Severity
 from shared.domain.kpi import Schedule
 from shared.domain.schedule import latest_slot_at_or_before
 from tests.conftest import Database
-from tests.factories import NOW, make_kpi
+from tests.factories import NOW, insert_kpi, make_kpi
 
 
 def _tables(database: Database) -> set[str]:
@@ -157,3 +160,28 @@ def _alert_at_0003(
     }
     result = connection.execute(insert(alerts).values(_existing(connection, alerts, row)))
     return int(result.inserted_primary_key[0])
+
+
+def test_a_downgrade_that_rebuilds_the_kpis_table_keeps_the_rows_that_reference_it(
+    empty_database: Database,
+) -> None:
+    # SQLite rebuilds a table to drop a column (copy, drop, rename): with foreign keys on, the drop would
+    # cascade to every alert of every KPI.
+    engine = empty_database.engine
+    migrate.upgrade(engine)
+    with engine.begin() as connection:
+        kpi_id = insert_kpi(connection, make_kpi())
+        alert_store.open_alert(
+            connection,
+            kpi_id=kpi_id,
+            metric_key="k",
+            kind=AlertKind.BREACH,
+            severity=Severity.CRITICAL,
+            values=AlertValues(current=1.0),
+            now=NOW,
+            next_escalation_at=None,
+        )
+    migrate.downgrade(engine, "0006")
+    with engine.connect() as connection:
+        assert connection.scalar(select(alerts.c.kpi_id)) == kpi_id
+    migrate.upgrade(engine)
