@@ -360,6 +360,8 @@ class Soak:
                         "Worker__KpiMonitoring__MaxParallelKpis": "20",
                         "Notifications__HttpTimeoutSeconds": str(HTTP_TIMEOUT_S),
                         **mailbox.environment(),
+                        # the devhost's opt-in memory diagnostics (devhost/diagnostics.py), passed through
+                        **{k: v for k, v in os.environ.items() if k.startswith("MGRID_TRACEMALLOC")},
                     },
                 )
                 return self.scheduled(azurite, mailbox, webhook)

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from devhost.diagnostics import MemoryTracer
 from devhost.host import Host
 from devhost.settings import HostConfig, load_settings_file
 from shared.errors import SettingsError
@@ -40,6 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    tracer = MemoryTracer.from_environment(os.environ)
+    if tracer is not None:
+        tracer.start()  # first: the imports below are part of the baseline, not of the growth
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         path = load_settings_file(args.settings_file)
@@ -66,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     while not stopping.wait(1.0):
         pass
     host.stop(args.drain_timeout)
+    if tracer is not None:
+        tracer.stop()
     return 0
 
 

@@ -8,6 +8,7 @@ a 4xx reply, a refused or dropped connection and a timeout are transient.
 
 from __future__ import annotations
 
+import functools
 import html
 import smtplib
 import ssl
@@ -123,7 +124,7 @@ def smtp_deliver(
         raise DeliveryError(channel, "Notifications__Smtp__Host is not set", permanent=True)
     where = f"SMTP server {smtp.host}:{smtp.port}"
     try:
-        with _open(smtp, smtp.host, ssl_context or ssl.create_default_context(), where, channel) as client:
+        with _open(smtp, smtp.host, ssl_context, where, channel) as client:
             if smtp.username:
                 client.login(smtp.username, smtp.password or "")
             client.send_message(message, from_addr=smtp.from_address, to_addrs=[recipient])
@@ -131,10 +132,20 @@ def smtp_deliver(
         raise _classify(error, where=where, channel=channel, timeout_s=smtp.timeout_seconds) from error
 
 
+@functools.cache
+def system_trust() -> ssl.SSLContext:
+    """The client TLS context on the system trust store, made once per process and shared by every
+    conversation (a context is safe to share between threads). Making one per message costs a few
+    milliseconds of CPU and native memory that `tracemalloc` does not see; while the server was down and
+    every delivery retried, the contexts made in parallel by the worker threads grew a host by 35-50 MiB."""
+    return ssl.create_default_context()
+
+
 def _open(
-    smtp: SmtpSettings, host: str, context: ssl.SSLContext, where: str, channel: Channel
+    smtp: SmtpSettings, host: str, context: ssl.SSLContext | None, where: str, channel: Channel
 ) -> smtplib.SMTP:
     if smtp.security == "tls":
+        context = context or system_trust()
         return _SmtpTls(host, smtp.port, timeout=smtp.timeout_seconds, context=context)
     client = _Smtp(host, smtp.port, timeout=smtp.timeout_seconds)
     if smtp.security == "starttls":
@@ -143,7 +154,7 @@ def _open(
             if not client.has_extn("starttls"):
                 reason = f"{where} does not offer STARTTLS (Notifications__Smtp__Security is starttls)"
                 raise DeliveryError(channel, reason, permanent=True)
-            client.starttls(context=context)
+            client.starttls(context=context or system_trust())
             client.ehlo()
         except BaseException:
             client.close()

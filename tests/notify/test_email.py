@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 
+from shared.notify import email as email_module
 from shared.notify.base import DeliveryError
 from shared.notify.email import EmailSender
 from tests.notify.notices import HOSTILE, make_notice
@@ -226,3 +229,36 @@ def test_a_server_that_never_answers_times_out_transiently(smtp_server: SmtpCapt
 
     assert not error.permanent
     assert "did not answer within 1 s" in error.reason
+
+
+@pytest.mark.parametrize(("security", "made"), [("none", 0), ("starttls", 0), ("tls", 1)])
+def test_failed_deliveries_share_one_tls_context_and_plain_smtp_makes_none(
+    smtp_server: SmtpCapture, monkeypatch: pytest.MonkeyPatch, security: Security, made: int
+) -> None:
+    """A context per message costs native memory `tracemalloc` cannot see: while the mail server was down,
+    every retry made one, and a host grew by tens of MiB."""
+    contexts: list[ssl.SSLContext] = []
+    create = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        contexts.append(create(*args, **kwargs))
+        return contexts[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    _forget_the_shared_context()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    sender = EmailSender(smtp_server.smtp_settings(port=closed_port, security=security))
+
+    for _ in range(20):
+        assert not _error(sender).permanent
+
+    _forget_the_shared_context()  # not the counting one for the other tests
+    assert len(contexts) == made
+
+
+def _forget_the_shared_context() -> None:
+    shared = getattr(email_module, "system_trust", None)
+    if shared is not None:
+        shared.cache_clear()
