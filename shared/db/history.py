@@ -6,11 +6,11 @@ from __future__ import annotations
 import functools
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Select, bindparam, false, insert, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, false, insert, or_, select
 
 from shared.db.statements import in_list, in_params
 from shared.db.tables import historical_data
@@ -189,37 +189,37 @@ def verdicts_between(
     return verdicts_of((r.metric_key, r.window_end, r.value, r.breach) for r in rows)
 
 
+_STORED_MANY = (
+    historical_data.c.kpi_id,
+    historical_data.c.metric_key,
+    historical_data.c.window_end,
+    historical_data.c.value,
+)
+
+
+def _windows(count: int) -> ColumnElement[bool]:
+    """`window_end` inside any of `count` ranges `[:p_from<i>, :p_to<i>]`."""
+    return or_(
+        *(
+            historical_data.c.window_end.between(bindparam(f"p_from{i}"), bindparam(f"p_to{i}"))
+            for i in range(count)
+        )
+    )
+
+
 @functools.cache
 def _near_many(targets: int, kpis: int) -> Select[tuple[int, str, datetime, float]]:
     """`_near` for `kpis` KPIs at once."""
-    windows = [
-        historical_data.c.window_end.between(bindparam(f"p_low{i}"), bindparam(f"p_high{i}"))
-        for i in range(targets)
-    ]
-    return select(
-        historical_data.c.kpi_id,
-        historical_data.c.metric_key,
-        historical_data.c.window_end,
-        historical_data.c.value,
-    ).where(in_list(historical_data.c.kpi_id, kpis, "p_kpi"), or_(*windows))
+    return select(*_STORED_MANY).where(in_list(historical_data.c.kpi_id, kpis, "p_kpi"), _windows(targets))
 
 
 @functools.cache
 def _within_many(ranges: int, kpis: int) -> Select[tuple[int, str, datetime, float]]:
     """`_within` for `kpis` KPIs at once."""
-    windows = [
-        historical_data.c.window_end.between(bindparam(f"p_from{i}"), bindparam(f"p_to{i}"))
-        for i in range(ranges)
-    ]
-    return select(
-        historical_data.c.kpi_id,
-        historical_data.c.metric_key,
-        historical_data.c.window_end,
-        historical_data.c.value,
-    ).where(
+    return select(*_STORED_MANY).where(
         in_list(historical_data.c.kpi_id, kpis, "p_kpi"),
         historical_data.c.breach == false(),
-        or_(*windows),
+        _windows(ranges),
     )
 
 
@@ -231,22 +231,24 @@ def rows_near_many(
 ) -> dict[int, list[Stored]]:
     """The rows `values_near` reads, for KPIs that share their targets (one batch's slot), in one query:
     bounded like it (rows within `tolerance` of `weeks_back` instants per KPI)."""
-    if not targets or not kpi_ids:
-        return {}
-    ids = sorted(set(kpi_ids))
-    params: dict[str, object] = in_params("p_kpi", ids)
-    for i, target in enumerate(targets):
-        params[f"p_low{i}"], params[f"p_high{i}"] = target - tolerance, target + tolerance
-    found: dict[int, list[Stored]] = {}
-    for r in connection.execute(_near_many(len(targets), len(ids)), params):
-        found.setdefault(r.kpi_id, []).append((r.metric_key, r.window_end, r.value))
-    return found
+    ranges = [(target - tolerance, target + tolerance) for target in targets]
+    return _stored_many(connection, _near_many, kpi_ids, ranges)
 
 
 def rows_within_many(
     connection: Connection, *, kpi_ids: Sequence[int], ranges: Sequence[tuple[datetime, datetime]]
 ) -> dict[int, list[Stored]]:
     """The rows `samples_within` reads, for KPIs that share their ranges, in one query (bounded like it)."""
+    return _stored_many(connection, _within_many, kpi_ids, ranges)
+
+
+def _stored_many(
+    connection: Connection,
+    statement: Callable[[int, int], Select[tuple[int, str, datetime, float]]],
+    kpi_ids: Sequence[int],
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> dict[int, list[Stored]]:
+    """Run `statement(len(ranges), len(kpis))` for the KPIs and ranges; the rows per KPI."""
     if not ranges or not kpi_ids:
         return {}
     ids = sorted(set(kpi_ids))
@@ -254,7 +256,7 @@ def rows_within_many(
     for i, (start, end) in enumerate(ranges):
         params[f"p_from{i}"], params[f"p_to{i}"] = start, end
     found: dict[int, list[Stored]] = {}
-    for r in connection.execute(_within_many(len(ranges), len(ids)), params):
+    for r in connection.execute(statement(len(ranges), len(ids)), params):
         found.setdefault(r.kpi_id, []).append((r.metric_key, r.window_end, r.value))
     return found
 

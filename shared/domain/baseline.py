@@ -155,12 +155,13 @@ def nearest_values(
 
 
 def samples_of(rows: Iterable[Recorded]) -> dict[str, list[Sample]]:
-    """Non-breaching values as seasonal samples per key, each (key, instant) once (the first wins)."""
+    """Non-breaching values as seasonal samples per key, oldest first (whatever order the rows came in, so a
+    batch's read and a single one's agree), each (key, instant) once (the first wins)."""
     seen: dict[tuple[str, datetime], float] = {}
     for key, at, value in rows:
         seen.setdefault((key, at), value)
     samples: dict[str, list[Sample]] = {}
-    for (key, at), value in seen.items():
+    for (key, at), value in sorted(seen.items(), key=lambda item: item[0][1]):
         samples.setdefault(key, []).append(Sample(at=at, value=value))
     return samples
 
