@@ -19,17 +19,17 @@ from shared.db.engine import create_monitoring_engine
 from shared.domain.notification import Channel
 from shared.notify.base import Sender
 from shared.queues import QueueSender, StorageQueueSender
-from shared.services.alert_actions import AlertActions
-from shared.services.alert_events import AlertEventMessages
-from shared.services.alert_processor import AlertProcessor
+from shared.services.alerts.actions import AlertActions
+from shared.services.alerts.escalation import EventDispatcher
+from shared.services.alerts.events import AlertEventMessages
+from shared.services.alerts.processor import AlertProcessor
+from shared.services.alerts.silences import SilenceService
 from shared.services.cleanup import Cleanup
-from shared.services.escalation import EventDispatcher
 from shared.services.execution import Executor
 from shared.services.execution_messages import ExecutionMessages
 from shared.services.health_monitor import HealthMonitor
 from shared.services.maintenance import Maintenance
 from shared.services.scheduling import Scheduler
-from shared.services.silences import SilenceService
 from shared.settings import get_settings, reset_settings
 from shared.sources import SourceRunner
 

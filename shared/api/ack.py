@@ -16,7 +16,7 @@ from shared.api.services import ApiServices
 from shared.api.state import services
 from shared.db import alert_views
 from shared.domain.ack_token import TOKEN_PATTERN, AckGrant, InvalidAckToken, TokenProblem, verify
-from shared.services.alert_actions import AlertConflict, AlertNotFound
+from shared.services.alerts.actions import AlertConflict, AlertNotFound
 
 router = APIRouter(prefix="/api/alerts", tags=["acknowledgement link"])
 Services = Annotated[ApiServices, Depends(services)]

@@ -29,8 +29,8 @@ from shared.api.state import services
 from shared.db import alert_views
 from shared.domain.alert import AlertStatus
 from shared.errors import KpiNotFound
-from shared.services.alert_actions import ActionResult as Outcome
-from shared.services.alert_actions import AlertConflict, AlertNotFound, InvalidAction
+from shared.services.alerts.actions import ActionResult as Outcome
+from shared.services.alerts.actions import AlertConflict, AlertNotFound, InvalidAction
 from shared.services.manual_run import find_kpi
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])

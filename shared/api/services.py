@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from shared.domain.clock import Clock, utc_now
-from shared.services.alert_actions import AlertActions
+from shared.services.alerts.actions import AlertActions
 from shared.services.execution import Executor
 from shared.services.manual_run import dry_run, run_now
 from shared.settings import Settings

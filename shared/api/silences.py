@@ -13,7 +13,13 @@ from shared.api.models import ACTOR_PATTERN, SilenceItem, SilenceList, SilenceRe
 from shared.api.services import ApiServices
 from shared.api.state import services
 from shared.domain.silence import Silence, SilenceSource
-from shared.services.silences import InvalidSilence, SilenceNotFound, SilenceRequest, SilenceService, as_json
+from shared.services.alerts.silences import (
+    InvalidSilence,
+    SilenceNotFound,
+    SilenceRequest,
+    SilenceService,
+    as_json,
+)
 
 router = APIRouter(prefix="/api/silences", tags=["silences"])
 Services = Annotated[ApiServices, Depends(services)]

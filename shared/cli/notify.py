@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from shared import runtime
 from shared.cli.common import Groups, with_json
 from shared.domain.notification import Channel
-from shared.services.notify_test import send_test_notice
+from shared.services.alerts.notify_test import send_test_notice
 from shared.settings import get_settings
 
 

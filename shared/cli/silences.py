@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from shared import runtime
 from shared.cli.common import Command, Groups, emit, table, with_json
 from shared.domain.silence import Silence
-from shared.services.silences import InvalidSilence, SilenceRequest, SilenceService, as_json
+from shared.services.alerts.silences import InvalidSilence, SilenceRequest, SilenceService, as_json
 
 
 def register(groups: Groups) -> None:

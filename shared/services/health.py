@@ -49,7 +49,7 @@ from shared.domain.health import (
 from shared.domain.notification import DeliveryStatus
 from shared.errors import SettingsError
 from shared.notify import channel_usability
-from shared.services.alert_processor import COMPONENT as PROCESSOR
+from shared.services.alerts.processor import COMPONENT as PROCESSOR
 from shared.services.health_probes import (
     POISON_QUEUES,
     WORK_QUEUES,

@@ -26,7 +26,7 @@ from shared.db import silences as silence_store
 from shared.definitions import Definitions, parse_definitions, read_document
 from shared.errors import ContactNotFound, PermanentError
 from shared.notify import target_rules
-from shared.services.alert_actions import AlertActions
+from shared.services.alerts.actions import AlertActions
 from shared.services.definitions import import_file
 from shared.settings import Settings
 

@@ -18,8 +18,8 @@ from shared.db.tables import alert_events, alerts, kpis, outbox
 from shared.domain.kpi import AlertPolicy, NoData, Schedule
 from shared.domain.notification import Channel
 from shared.notify.base import Notice
-from shared.services.alert_processor import AlertProcessor
-from shared.services.escalation import EventDispatcher
+from shared.services.alerts.escalation import EventDispatcher
+from shared.services.alerts.processor import AlertProcessor
 from shared.services.execution_report import ExecutionReport
 from tests.contract.test_executor import READINGS, Pipeline, set_readings, settings_with
 from tests.contract.test_executor import pipeline as executor_pipeline

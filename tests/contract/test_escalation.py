@@ -26,10 +26,10 @@ from shared.db.tables import alert_events, alerts, dead_letters, notifications, 
 from shared.domain.alert import EventRef
 from shared.domain.notification import Channel
 from shared.notify.base import DeliveryError, Notice
-from shared.services.alert_actions import AlertActions, AlertConflict, AlertNotFound, InvalidAction
-from shared.services.alert_events import AlertEventMessages
-from shared.services.alert_processor import AlertProcessor
-from shared.services.escalation import EventDispatcher, Outcome
+from shared.services.alerts.actions import AlertActions, AlertConflict, AlertNotFound, InvalidAction
+from shared.services.alerts.escalation import EventDispatcher, Outcome
+from shared.services.alerts.events import AlertEventMessages
+from shared.services.alerts.processor import AlertProcessor
 from shared.settings import Settings
 from tests import factories
 from tests.conftest import Database

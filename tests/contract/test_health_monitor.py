@@ -23,7 +23,7 @@ from shared.db.tables import alert_events, alerts, outbox, system_status
 from shared.domain.alert import AlertKind, EventRef, Severity
 from shared.domain.health import HealthReport
 from shared.notify import build_senders
-from shared.services.escalation import EventDispatcher
+from shared.services.alerts.escalation import EventDispatcher
 from shared.services.health import check_health
 from shared.services.health_monitor import HealthMonitor, MonitorReport
 from shared.settings import Settings

@@ -32,7 +32,7 @@ from shared.db.tables import (
 )
 from shared.domain.notification import Channel
 from shared.errors import ContactNotFound, DefinitionsError, KpiNotFound
-from shared.services.alert_actions import AlertActions
+from shared.services.alerts.actions import AlertActions
 from shared.services.execution import Executor
 from shared.services.lifecycle import ContactInUse, Lifecycle
 from shared.services.scheduling import Scheduler

@@ -12,7 +12,7 @@ from shared.domain.notification import Channel
 from shared.notify.email import html_text, plain_text
 from shared.notify.slack import slack_message
 from shared.notify.teams import adaptive_card
-from shared.services.notice_links import links_for
+from shared.services.alerts.notice_links import links_for
 from tests.conftest import Database
 from tests.contract.test_escalation import build, open_alert, seed
 from tests.factories import NOW, insert_kpi, make_kpi

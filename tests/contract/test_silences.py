@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from shared.db.tables import alert_events, silences
 from shared.domain.notification import Channel
-from shared.services.alert_actions import AlertActions
-from shared.services.alert_processor import AlertProcessor
+from shared.services.alerts.actions import AlertActions
+from shared.services.alerts.processor import AlertProcessor
+from shared.services.alerts.silences import InvalidSilence, SilenceNotFound, SilenceRequest, SilenceService
 from shared.services.definitions import export_document, import_file
-from shared.services.silences import InvalidSilence, SilenceNotFound, SilenceRequest, SilenceService
 from shared.settings import Settings
 from tests.conftest import Database
 from tests.contract.test_escalation import Service, build, open_alert, seed

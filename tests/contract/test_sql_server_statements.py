@@ -90,8 +90,8 @@ def _is_text(clause: ClauseElement) -> bool:
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_every_alert_delivery_statement_compiles_for_sql_server(database: Database) -> None:
     from shared.domain.notification import Channel
-    from shared.services.alert_actions import AlertActions
-    from shared.services.alert_events import AlertEventMessages
+    from shared.services.alerts.actions import AlertActions
+    from shared.services.alerts.events import AlertEventMessages
     from tests.contract.test_escalation import build, open_alert, seed
 
     captured: list[ClauseElement] = []
@@ -129,8 +129,8 @@ def test_every_alert_delivery_statement_compiles_for_sql_server(database: Databa
 def test_every_silence_statement_compiles_for_sql_server(database: Database, tmp_path: Path) -> None:
     import json
 
+    from shared.services.alerts.silences import SilenceRequest, SilenceService
     from shared.services.definitions import export_document, import_file
-    from shared.services.silences import SilenceRequest, SilenceService
     from tests.contract.test_escalation import build, open_alert, seed
 
     captured: list[ClauseElement] = []

@@ -20,9 +20,9 @@ from shared.db.engine import create_monitoring_engine
 from shared.domain.notification import Channel
 from shared.messages import execution_message
 from shared.notify.base import Notice
-from shared.services.alert_actions import AlertActions
-from shared.services.alert_processor import AlertProcessor
-from shared.services.escalation import EventDispatcher
+from shared.services.alerts.actions import AlertActions
+from shared.services.alerts.escalation import EventDispatcher
+from shared.services.alerts.processor import AlertProcessor
 from shared.services.execution import Executor
 from shared.services.execution_messages import ExecutionMessages
 from shared.settings import Settings

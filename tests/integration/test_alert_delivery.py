@@ -19,8 +19,8 @@ from shared.db.tables import contacts, notifications
 from shared.domain.alert import AlertEventType, AlertKind, EventRef, Severity
 from shared.notify import build_senders
 from shared.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from shared.services.alert_processor import AlertProcessor
-from shared.services.escalation import EventDispatcher
+from shared.services.alerts.escalation import EventDispatcher
+from shared.services.alerts.processor import AlertProcessor
 from shared.settings import Settings
 from tests.conftest import Database
 from tests.factories import Clock, insert_contact, insert_kpi, make_kpi

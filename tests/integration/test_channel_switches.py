@@ -16,8 +16,8 @@ from shared.db.tables import alert_events, notifications
 from shared.domain.alert import AlertEventType, AlertKind, Severity
 from shared.domain.health import HealthStatus
 from shared.notify import build_senders
-from shared.services.alert_processor import AlertProcessor
-from shared.services.escalation import EventDispatcher
+from shared.services.alerts.escalation import EventDispatcher
+from shared.services.alerts.processor import AlertProcessor
 from shared.services.health import alert_processing_check
 from shared.settings import Settings
 from tests.conftest import Database

@@ -17,7 +17,7 @@ from shared.domain.notification import Channel
 from shared.errors import ContactNotFound
 from shared.notify import build_senders
 from shared.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from shared.services.notify_test import TrialReport, send_test_notice
+from shared.services.alerts.notify_test import TrialReport, send_test_notice
 from shared.settings import Settings
 from tests.conftest import Database
 from tests.factories import insert_contact

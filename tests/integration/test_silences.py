@@ -15,10 +15,10 @@ from sqlalchemy import Engine, create_engine, select, text
 from shared.db.tables import alert_events, alerts, notifications
 from shared.domain.kpi import AlertPolicy, Priority
 from shared.notify import build_senders
-from shared.services.alert_processor import AlertProcessor
-from shared.services.escalation import EventDispatcher
+from shared.services.alerts.escalation import EventDispatcher
+from shared.services.alerts.processor import AlertProcessor
+from shared.services.alerts.silences import SilenceRequest, SilenceService
 from shared.services.execution import Executor
-from shared.services.silences import SilenceRequest, SilenceService
 from shared.settings import Settings
 from shared.sources import SourceRunner
 from tests.conftest import Database

@@ -19,8 +19,8 @@ from shared.domain.alert import AlertEventType, EventRef
 from shared.domain.clock import Clock, utc_now
 from shared.errors import InvalidMessage
 from shared.messages import ALERT_EVENTS, parse_alert_event_message
+from shared.services.alerts.escalation import DispatchReport, EventDispatcher
 from shared.services.dead_letters import DeadLetters
-from shared.services.escalation import DispatchReport, EventDispatcher
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.alert_events")

@@ -2,7 +2,7 @@
 
 Steps, each in batches of `Worker__AlertProcessing__BatchSize`, each batch one short transaction over rows
 selected through an index (never a scan of all alerts), each independent of the others' failure:
-0. notify, once, the open alerts whose last silence ended (`shared.services.silencing`);
+0. notify, once, the open alerts whose last silence ended (`shared.services.alerts.silencing`);
 1. escalate open, unacknowledged alerts whose `next_escalation_at` has passed to the next level that has
    contacts (an escalated event with an outbox entry); with no higher level, escalation ends; an alert a
    silence covers waits instead, until the silence ends plus the escalation timeout;
@@ -33,8 +33,8 @@ from shared.db.alerts import DueAlert
 from shared.db.status import heartbeat
 from shared.domain.alert import SYSTEM_ACTOR, AlertEventType, EventRef
 from shared.domain.clock import Clock, utc_now
-from shared.services import silencing
-from shared.services.escalation import EventDispatcher
+from shared.services.alerts import silencing
+from shared.services.alerts.escalation import EventDispatcher
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.alert_processor")
@@ -151,7 +151,7 @@ class AlertProcessor:
                 report.events.append(_required(event))
 
     def _silence_ends(self, report: ProcessorReport) -> None:
-        """Notify, once, the open alerts whose last silence ended (see `shared.services.silencing`)."""
+        """Notify, once, the open alerts whose last silence ended (see `shared.services.alerts.silencing`)."""
         minutes = self._settings.escalation_timeout_minutes
         timeout = timedelta(minutes=minutes) if self._settings.enable_escalation else None
         seen: set[int] = set()

@@ -5,7 +5,7 @@ Shared by `mgrid silences` and the management API: inputs come as text the way a
 results are domain `Silence` values; `as_json` is the one JSON shape of a silence (the CLI's and the API's).
 A silence names a KPI indicator and/or an owner that exists, so a typo cannot silence nothing in silence.
 Every new or expired silence gets its `next_end_at` bookkeeping, which the alert processor reads to notify,
-once, the alerts still open when the silence ends (`shared.services.silence_ends`).
+once, the alerts still open when the silence ends (`shared.services.alerts.silencing`).
 """
 
 from __future__ import annotations

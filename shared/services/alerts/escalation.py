@@ -37,7 +37,7 @@ from shared.domain.recipients import Member, address_of, select_recipients
 from shared.domain.retry import retry_backoff
 from shared.notify import unusable_reason
 from shared.notify.base import DeliveryError, Notice, Sender
-from shared.services import notice_links, silencing
+from shared.services.alerts import notice_links, silencing
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.escalation")
