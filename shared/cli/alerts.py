@@ -7,8 +7,8 @@ import json
 
 from shared import runtime
 from shared.cli.common import Groups, emit, outcomes, with_json
-from shared.db.alerts import list_alerts
 from shared.domain.alert import AlertStatus
+from shared.services.alerts.listing import recent_alerts
 
 
 def register(groups: Groups) -> None:
@@ -35,21 +35,20 @@ def register(groups: Groups) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     status = AlertStatus(args.status) if args.status else None
-    with runtime.monitoring_engine().connect() as connection:
-        rows = list_alerts(connection, status=status, limit=args.limit)
+    listed = recent_alerts(runtime.monitoring_engine(), status=status, limit=args.limit)
     lines = [
-        f"{row['id']:>6} {row['status']:<12} {row['severity']:<8} {row['indicator'] or '(system)'} / "
-        f"{row['metric_key']}  current={row['current_value']} baseline={row['baseline_value']} "
-        f"deviation={row['deviation_percent']} opened={row['opened_at']:%Y-%m-%d %H:%M:%S}Z"
-        for row in rows
+        f"{alert.id:>6} {alert.status.value:<12} {alert.severity.value:<8} {alert.indicator or '(system)'} / "
+        f"{alert.metric_key}  current={alert.current_value} baseline={alert.baseline_value} "
+        f"deviation={alert.deviation_percent} opened={alert.opened_at:%Y-%m-%d %H:%M:%S}Z"
+        for alert in listed
     ]
-    emit(args, rows, "\n".join(lines) if lines else "no alerts")
+    emit(args, [alert.as_json() for alert in listed], "\n".join(lines) if lines else "no alerts")
     return 0
 
 
 def _ack(args: argparse.Namespace) -> int:
     result = runtime.alert_actions().acknowledge(args.alert_id, by=args.by, note=args.note)
-    state = "acknowledged" if result.changed else f"unchanged ({result.alert['status']})"
+    state = "acknowledged" if result.changed else f"unchanged ({result.status.value})"
     emit(args, result.as_json(), f"alert {args.alert_id}: {state}")
     return 0
 

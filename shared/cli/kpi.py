@@ -106,7 +106,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = definitions.list_kpis(runtime.monitoring_engine())
+    rows = [kpi.as_json() for kpi in definitions.list_kpis(runtime.monitoring_engine())]
     emit(args, rows, table(rows) if rows else "no KPIs")
     return 0
 

@@ -89,16 +89,16 @@ def _list(args: argparse.Namespace) -> int:
     documents = [as_json(silence, now=now) for silence in found]
     rows = [
         {
-            "id": d["id"],
-            "kpi": d["kpi"],
-            "owner": d["owner"],
-            "key": d["key"],
+            "id": silence.id,
+            "kpi": silence.kpi,
+            "owner": silence.owner,
+            "key": silence.key_glob,
             "window": silence.describe_window(),
-            "by": d["by"],
-            "active": "yes" if d["active"] else ("expired" if d["expired_at"] else "no"),
-            "reason": d["reason"],
+            "by": silence.created_by,
+            "active": _activity(silence, now),
+            "reason": silence.reason,
         }
-        for silence, d in zip(found, documents, strict=True)
+        for silence in found
     ]
     emit(args, documents, table(rows) if rows else "no silences")
     return 0
@@ -112,6 +112,12 @@ def _expire(args: argparse.Namespace) -> int:
         f"silence {silence.id}: expired by {silence.expired_by}",
     )
     return 0
+
+
+def _activity(silence: Silence, now: datetime) -> str:
+    if silence.active(now):
+        return "yes"
+    return "expired" if silence.expired_at is not None else "no"
 
 
 def _line(silence: Silence, now: datetime) -> str:

@@ -1,6 +1,7 @@
 """Read models of alerts for the management API: pages newest first by id, one alert, its audit timeline and
-its deliveries. Reads only; each query rides an index (alerts by id, events by (alert_id, created_at),
-deliveries by their unique (event_id, contact_id, channel))."""
+its deliveries; and the listing of `mgrid alerts list`, newest first by opening time. Reads only; each query
+rides an index (alerts by id, events by (alert_id, created_at), deliveries by their unique (event_id,
+contact_id, channel))."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from shared.db.tables import alert_events, alerts, contacts, kpis, notifications
-from shared.domain.alert import AlertStatus
+from shared.domain.alert import AlertKind, AlertStatus, AlertSummary, Severity
 
 _ALERT_COLUMNS = (
     alerts.c.id,
@@ -60,6 +61,50 @@ def alert_page(
     if before_id is not None:
         query = query.where(alerts.c.id < before_id)
     return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def recent_alerts(connection: Connection, *, status: AlertStatus | None, limit: int) -> list[AlertSummary]:
+    """The newest alerts first by opening time (optionally of one status), with their KPI's indicator."""
+    query = (
+        select(
+            alerts.c.id,
+            kpis.c.indicator,
+            alerts.c.metric_key,
+            alerts.c.kind,
+            alerts.c.status,
+            alerts.c.severity,
+            alerts.c.escalation_level,
+            alerts.c.opened_at,
+            alerts.c.last_triggered_at,
+            alerts.c.resolved_at,
+            alerts.c.current_value,
+            alerts.c.baseline_value,
+            alerts.c.deviation_percent,
+        )
+        .select_from(alerts.outerjoin(kpis, kpis.c.id == alerts.c.kpi_id))
+        .order_by(alerts.c.opened_at.desc(), alerts.c.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(alerts.c.status == status.value)
+    return [
+        AlertSummary(
+            id=row.id,
+            indicator=row.indicator,
+            metric_key=row.metric_key,
+            kind=AlertKind(row.kind),
+            status=AlertStatus(row.status),
+            severity=Severity(row.severity),
+            escalation_level=row.escalation_level,
+            opened_at=row.opened_at,
+            last_triggered_at=row.last_triggered_at,
+            resolved_at=row.resolved_at,
+            current_value=row.current_value,
+            baseline_value=row.baseline_value,
+            deviation_percent=row.deviation_percent,
+        )
+        for row in connection.execute(query)
+    ]
 
 
 def alert_row(connection: Connection, alert_id: int) -> dict[str, Any] | None:

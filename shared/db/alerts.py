@@ -282,33 +282,6 @@ def _value_columns(values: AlertValues) -> dict[str, float | None]:
     }
 
 
-def list_alerts(connection: Connection, *, status: AlertStatus | None, limit: int) -> list[dict[str, Any]]:
-    """The newest alerts first (optionally of one status), with their KPI's indicator."""
-    query = (
-        select(
-            alerts.c.id,
-            kpis.c.indicator,
-            alerts.c.metric_key,
-            alerts.c.kind,
-            alerts.c.status,
-            alerts.c.severity,
-            alerts.c.escalation_level,
-            alerts.c.opened_at,
-            alerts.c.last_triggered_at,
-            alerts.c.resolved_at,
-            alerts.c.current_value,
-            alerts.c.baseline_value,
-            alerts.c.deviation_percent,
-        )
-        .select_from(alerts.outerjoin(kpis, kpis.c.id == alerts.c.kpi_id))
-        .order_by(alerts.c.opened_at.desc(), alerts.c.id.desc())
-        .limit(limit)
-    )
-    if status is not None:
-        query = query.where(alerts.c.status == status.value)
-    return [dict(row) for row in connection.execute(query).mappings()]
-
-
 def acknowledge(connection: Connection, alert_id: int, *, by: str, now: datetime) -> bool:
     """Acknowledge the alert if it is open, which stops its escalation; False otherwise."""
     done = connection.execute(

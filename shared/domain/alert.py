@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 #: Who the audit trail names when the service itself acts (opens, escalates, resolves, tells).
 SYSTEM_ACTOR = "system"
@@ -47,3 +49,40 @@ class EventRef:
 
     event_id: int
     alert_id: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AlertSummary:
+    """One alert of a listing, with its KPI's indicator (None for a system alert)."""
+
+    id: int
+    indicator: str | None
+    metric_key: str
+    kind: AlertKind
+    status: AlertStatus
+    severity: Severity
+    escalation_level: int
+    opened_at: datetime
+    last_triggered_at: datetime
+    resolved_at: datetime | None
+    current_value: float | None
+    baseline_value: float | None
+    deviation_percent: float | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The summary as a JSON object (times stay datetimes: the caller chooses their text)."""
+        return {
+            "id": self.id,
+            "indicator": self.indicator,
+            "metric_key": self.metric_key,
+            "kind": self.kind.value,
+            "status": self.status.value,
+            "severity": self.severity.value,
+            "escalation_level": self.escalation_level,
+            "opened_at": self.opened_at,
+            "last_triggered_at": self.last_triggered_at,
+            "resolved_at": self.resolved_at,
+            "current_value": self.current_value,
+            "baseline_value": self.baseline_value,
+            "deviation_percent": self.deviation_percent,
+        }

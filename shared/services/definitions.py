@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -60,22 +61,48 @@ def export_document(engine: Engine) -> dict[str, Any]:
     )
 
 
-def list_kpis(engine: Engine) -> list[dict[str, Any]]:
-    """One summary per KPI, by indicator: id, indicator, owner, priority, source, schedule, is_active and
-    next_run_at (ISO 8601 UTC, or None when not scheduled)."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KpiSummary:
+    """A stored KPI as `mgrid kpi list` shows it; `next_run_at` is None when it is not scheduled."""
+
+    id: int
+    indicator: str
+    owner: str
+    priority: int
+    source: str
+    schedule: str
+    is_active: bool
+    next_run_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The summary as a JSON object, `next_run_at` in ISO 8601 UTC."""
+        return {
+            "id": self.id,
+            "indicator": self.indicator,
+            "owner": self.owner,
+            "priority": self.priority,
+            "source": self.source,
+            "schedule": self.schedule,
+            "is_active": self.is_active,
+            "next_run_at": None if self.next_run_at is None else self.next_run_at.isoformat(),
+        }
+
+
+def list_kpis(engine: Engine) -> list[KpiSummary]:
+    """One summary per KPI, by indicator."""
     with engine.connect() as connection:
         stored = load_kpis(connection)
     return [
-        {
-            "id": kpi.id,
-            "indicator": kpi.indicator,
-            "owner": kpi.owner,
-            "priority": int(kpi.priority),
-            "source": kpi.source,
-            "schedule": schedule_text(kpi.schedule),
-            "is_active": kpi.is_active,
-            "next_run_at": None if next_run_at is None else next_run_at.isoformat(),
-        }
+        KpiSummary(
+            id=kpi.id,
+            indicator=kpi.indicator,
+            owner=kpi.owner,
+            priority=int(kpi.priority),
+            source=kpi.source,
+            schedule=schedule_text(kpi.schedule),
+            is_active=kpi.is_active,
+            next_run_at=next_run_at,
+        )
         for kpi, next_run_at in stored
     ]
 

@@ -257,7 +257,7 @@ def test_list_kpis_summarises_each_kpi_with_its_next_run(
         tmp_path, [ops()], [kpi(), kpi("Logins", frequency_minutes=None, schedule=cron, is_active=False)]
     )
     import_file(database.engine, path, settings, now=NOW)
-    listed = list_kpis(database.engine)
+    listed = [summary.as_json() for summary in list_kpis(database.engine)]
     assert [{key: value for key, value in row.items() if key != "id"} for row in listed] == [
         {
             "indicator": "Deposits",

@@ -45,6 +45,11 @@ class ActionResult:
     changed: bool
     event: EventRef | None = None
 
+    @property
+    def status(self) -> AlertStatus:
+        """The alert's status after the action."""
+        return AlertStatus(self.alert["status"])
+
     def as_json(self) -> dict[str, Any]:
         alert = self.alert
         return {
