@@ -27,11 +27,11 @@ from shared.api.models import (
 from shared.api.services import ApiServices
 from shared.api.state import services
 from shared.db import alert_views
+from shared.db.kpi_lookup import find_kpi
 from shared.domain.alert import AlertStatus
 from shared.errors import KpiNotFound
 from shared.services.alerts.actions import ActionResult as Outcome
 from shared.services.alerts.actions import AlertConflict, AlertNotFound, InvalidAction
-from shared.services.manual_run import find_kpi
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 Services = Annotated[ApiServices, Depends(services)]

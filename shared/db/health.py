@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
 from shared.db.tables import alert_events, alerts, kpi_executions, kpis, outbox, system_status
 from shared.domain.alert import UNRESOLVED, AlertEventType, AlertKind
@@ -32,6 +32,11 @@ class Heartbeat:
 
     status: str
     at: datetime
+
+
+def ping(connection: Connection) -> None:
+    """One round trip to the database (`SELECT 1`); raises what the driver raises when it is unreachable."""
+    connection.execute(text("SELECT 1"))
 
 
 def active_kpi_clocks(connection: Connection) -> list[KpiClock]:

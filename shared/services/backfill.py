@@ -17,10 +17,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
-from shared.db import backfill
-from shared.db.tables import kpis
+from shared.db import backfill, kpi_lookup
 from shared.domain.baseline import judge
 from shared.domain.kpi import Kpi
 from shared.domain.replay import slots_in
@@ -62,7 +61,7 @@ class Backfiller:
             raise InvalidRange(f"--weeks must be between 1 and {MAX_WEEKS}, got {weeks}")
         with self._engine.connect() as connection:
             kpi = load_replayable(connection, reference)
-            next_run_at = connection.scalar(select(kpis.c.next_run_at).where(kpis.c.id == kpi.id))
+            next_run_at = kpi_lookup.next_run_at(connection, kpi.id)
         start, end = now - timedelta(weeks=weeks), now + _TICK
         if next_run_at is not None:
             end = min(end, next_run_at)

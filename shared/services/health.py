@@ -27,7 +27,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -228,7 +228,7 @@ def _odbc_drivers_for(url: str) -> tuple[str, ...]:
 def database_check(engine: Engine) -> Outcome:
     """Connect, run `SELECT 1` and compare the schema revision with the code's."""
     with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+        store.ping(connection)
         revision = migrate.current_revision(connection)
     expected = migrate.head()
     detail: dict[str, Any] = {

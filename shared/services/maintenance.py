@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from shared.db.maintenance_plans import Step, StepSkipped, default_plan, sqlite_connection
+from shared.db.session_timeouts import postgres_timeouts
 from shared.db.status import heartbeat
 from shared.settings import Settings
 from shared.sources.sql_server import apply_query_timeout, clear_query_timeout
@@ -143,7 +144,7 @@ def _session(engine: Engine, timeout_s: float) -> Iterator[Connection]:
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         if name == "postgresql":
-            with _postgres_timeouts(connection, timeout_s):
+            with postgres_timeouts(connection, timeout_s=timeout_s, lock_timeout_s=LOCK_TIMEOUT_S):
                 yield connection
         else:
             apply_query_timeout(connection.connection.dbapi_connection, timeout_s)
@@ -151,22 +152,6 @@ def _session(engine: Engine, timeout_s: float) -> Iterator[Connection]:
                 yield connection
             finally:
                 clear_query_timeout(connection.connection.dbapi_connection)
-
-
-@contextmanager
-def _postgres_timeouts(connection: Connection, timeout_s: float) -> Iterator[None]:
-    timeout_ms = max(1000, int(timeout_s * 1000))
-    connection.execute(
-        text("SELECT set_config('statement_timeout', :s, false), set_config('lock_timeout', :l, false)"),
-        {"s": str(timeout_ms), "l": str(min(timeout_ms, LOCK_TIMEOUT_S * 1000))},
-    )
-    try:
-        yield
-    finally:
-        try:
-            connection.exec_driver_sql("RESET statement_timeout; RESET lock_timeout")
-        except Exception:
-            connection.invalidate()  # never pool a connection that may keep the timeouts
 
 
 def _first_line(error: Exception) -> str:

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 
-from shared.db import alerts, executions
+from shared.db import alerts, executions, kpi_lookup
+from shared.db.kpi_lookup import find_kpi
 from shared.db.kpis import load_kpi
-from shared.db.tables import kpis
 from shared.domain.alerting import OpenAlert, Streak
 from shared.domain.baseline import BaselineData, judge
 from shared.domain.episodes import WouldTransition, would_transition, would_transition_failure
@@ -136,9 +136,7 @@ def _would(
 
 
 def _refuse_inactive(connection: Connection, kpi_id: int) -> None:
-    indicator, active = connection.execute(
-        select(kpis.c.indicator, kpis.c.is_active).where(kpis.c.id == kpi_id)
-    ).one()
+    indicator, active = kpi_lookup.indicator_and_activity(connection, kpi_id)
     if not active:
         raise KpiInactive(indicator)
 
@@ -148,26 +146,13 @@ def _read_state(engine: Engine, reference: str, now: datetime) -> _State:
         kpi = load_kpi(connection, find_kpi(connection, reference))
         if kpi is None:
             raise KpiNotFound(reference)
-        failures = connection.scalar(select(kpis.c.consecutive_failures).where(kpis.c.id == kpi.id))
+        failures = kpi_lookup.consecutive_failures(connection, kpi.id)
         state = _State(
             kpi=kpi,
             baseline=read_baseline(connection, kpi, now),
             streaks=alerts.streaks(connection, kpi.id),
             open_alerts=alerts.unresolved(connection, kpi.id),
-            failures=int(failures or 0),
+            failures=failures,
         )
         connection.rollback()
     return state
-
-
-def find_kpi(connection: Connection, reference: str) -> int:
-    """The id of the KPI whose id or indicator (case-insensitive) is `reference`."""
-    condition = (
-        kpis.c.id == int(reference)
-        if reference.isdigit()
-        else func.lower(kpis.c.indicator) == reference.lower()
-    )
-    kpi_id = connection.scalar(select(kpis.c.id).where(condition))
-    if kpi_id is None:
-        raise KpiNotFound(reference)
-    return int(kpi_id)

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
+from shared.db.kpi_lookup import find_kpi
 from shared.db.kpis import load_kpi
 from shared.domain.kpi import Kpi, KpiKind
 from shared.domain.observation import Observation
 from shared.domain.schedule import window
 from shared.errors import KpiNotFound, KpiNotReplayable, MonitoringGridError, ReplayStopped
-from shared.services.manual_run import find_kpi
 from shared.sources import SourceQueryError, SourceRunner, SourceTimeout, SourceUnavailable
+from shared.sources.runner import bind_parameters
 
 _WINDOW_PARAMETERS = frozenset({"window_start", "window_end"})
 
@@ -28,7 +29,7 @@ def load_replayable(connection: Connection, reference: str) -> Kpi:
         raise KpiNotReplayable(
             kpi.indicator, "it runs a stored procedure, which cannot be asked for a past window"
         )
-    if not _WINDOW_PARAMETERS & set(text(kpi.sql_text).compile().params):
+    if not _WINDOW_PARAMETERS & bind_parameters(kpi.sql_text):
         raise KpiNotReplayable(
             kpi.indicator, "its query uses neither :window_start nor :window_end, so a past window reads now"
         )

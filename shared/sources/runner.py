@@ -209,8 +209,13 @@ def _translate(call: _Call, error: Exception, attempt: int) -> Exception:
     return SourceQueryError(call.kpi.indicator, reason)
 
 
+def bind_parameters(sql_text: str) -> frozenset[str]:
+    """The names of the bind parameters (`:name`) a KPI's query uses."""
+    return frozenset(text(sql_text).compile().params)
+
+
 def _query_parameters(kpi: Kpi, dialect: SourceDialect, start: datetime, end: datetime) -> dict[str, object]:
-    used = set(text(kpi.sql_text).compile().params)
+    used = set(bind_parameters(kpi.sql_text))
     unknown = sorted(used - QUERY_PARAMETERS)
     if unknown:
         names = ", ".join(f":{name}" for name in unknown)

@@ -1,5 +1,6 @@
 """Where code may reach: the domain is pure (the standard library and itself), messages and sources do not
-touch the monitoring repositories, and nothing in the domain reads the settings."""
+touch the monitoring repositories, the services and the CLI write no SQL (the repositories in shared/db do),
+and nothing in the domain reads the settings."""
 
 from __future__ import annotations
 
@@ -43,6 +44,27 @@ def test_the_domain_imports_only_the_standard_library_and_itself(path: Path) -> 
 )
 def test_messages_and_sources_do_not_reach_into_the_monitoring_database(path: Path) -> None:
     assert {name for name in imports_of(path) if name.startswith(("shared.db", "shared.settings"))} == set()
+
+
+def sqlalchemy_names(path: Path) -> set[str]:
+    """The names a file takes from the `sqlalchemy` package itself (not from its submodules such as `exc`);
+    `import sqlalchemy` counts as taking all of them (`*`)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module == "sqlalchemy":
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import) and any(alias.name == "sqlalchemy" for alias in node.names):
+            names.add("*")
+    return names
+
+
+@pytest.mark.parametrize(
+    "path", [*python_files("services"), *python_files("cli")], ids=lambda p: p.relative_to(SHARED).as_posix()
+)
+def test_services_and_the_cli_write_no_sql(path: Path) -> None:
+    # Connections and engines are passed through to the repositories, which build every statement.
+    assert sqlalchemy_names(path) <= {"Connection", "Engine"}
+    assert not any(name.startswith("shared.db.tables") for name in imports_of(path))
 
 
 def test_the_connection_plumbing_reads_no_settings() -> None:
