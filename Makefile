@@ -33,9 +33,11 @@ test: deps
 	$(BIN)/pytest -m "not faults or short"
 
 # The quick loop while editing: the pure unit tests and the contract tests on SQLite only (no PostgreSQL, no
-# processes, no Azurite; well under a minute). `make test` runs everything.
+# processes, no Azurite; well under a minute). `make test` runs everything. No test here uses the pytest
+# plugins of schemathesis, anyio or hypothesis, whose loading took a second of every run: they stay out.
+FAST_PLUGINS_OFF := -p no:schemathesis -p no:anyio -p no:hypothesispytest
 test-fast: $(PY_STAMP)
-	$(BIN)/pytest -m "not postgres" tests/unit tests/contract
+	$(BIN)/pytest $(FAST_PLUGINS_OFF) -m "not postgres" tests/unit tests/contract
 
 # The fault suite alone (tests/faults: real processes killed and restarted, about 10 minutes); each
 # scenario's figures (slots, notices, recovery time) are printed at the end (docs/testing.md).

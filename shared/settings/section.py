@@ -3,6 +3,7 @@ reference as a value; and the check that an NCRONTAB schedule parses and agrees 
 
 from __future__ import annotations
 
+import functools
 import itertools
 from datetime import UTC, datetime
 
@@ -24,8 +25,10 @@ def valid_cron(text: str) -> str:
     return text
 
 
+@functools.cache
 def _shortest_gap_s(schedule: str) -> int:
-    """Shortest gap in seconds between firings of `schedule` over a probe window of 20 firings."""
+    """Shortest gap in seconds between firings of `schedule` over a probe window of 20 firings (a function
+    of the text alone, so each schedule is measured once per process however often settings are built)."""
     expression = CronExpression.parse(schedule)
     moments = [expression.next_after(_SCHEDULE_PROBE_START)]
     for _ in range(20):
