@@ -37,7 +37,7 @@ test: deps
 # plugins of schemathesis, anyio or hypothesis, whose loading took a second of every run: they stay out.
 # The tests' temporary files (each contract test's SQLite database: a copy, its syncs, its removal) go to the
 # RAM disk where there is one with 1 GiB free: on a busy shared disk they cost more than the tests' own work
-# (contract tests 31-37 s against 18-20 s, back to back on a loaded 2-core machine).
+# (the contract tests took 31-37 s against 18-20 s, back to back on a loaded 2-core machine).
 FAST_PLUGINS_OFF := -p no:schemathesis -p no:anyio -p no:hypothesispytest
 FAST_TMPDIR := $(shell df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 && $$4 > 1048576 {print "/dev/shm"}')
 test-fast: $(PY_STAMP)
