@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from shared.settings.model import SmtpSettings
+from shared.settings.notifications import SmtpSettings
 
 LOCALHOST = "127.0.0.1"
 Security = Literal["none", "starttls", "tls"]

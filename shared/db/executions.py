@@ -31,22 +31,9 @@ from sqlalchemy.sql.dml import Update
 
 from shared.db.statements import in_list, in_params
 from shared.db.tables import dead_letters, kpi_executions
-from shared.domain.execution import ExecutionStatus, ExecutionTrigger
+from shared.domain.execution import Claim, ExecutionStatus, ExecutionTrigger
 
 _BODY_LIMIT = 8000
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Claim:
-    """An execution this caller now runs, until `lease_until`."""
-
-    execution_id: uuid.UUID
-    kpi_id: int
-    slot: datetime
-    attempt: int
-    owner: str
-    lease_until: datetime
-    triggered_by: ExecutionTrigger
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -20,6 +23,19 @@ class ExecutionStatus(StrEnum):
     @property
     def finished(self) -> bool:
         return self in {ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Claim:
+    """An execution this caller now runs, until `lease_until`."""
+
+    execution_id: uuid.UUID
+    kpi_id: int
+    slot: datetime
+    attempt: int
+    owner: str
+    lease_until: datetime
+    triggered_by: ExecutionTrigger
 
 
 class ExecutionOutcome(StrEnum):

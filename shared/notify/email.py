@@ -20,7 +20,7 @@ from typing import Any
 from shared.domain.notification import Channel
 from shared.notify import facts, links, one_line
 from shared.notify.base import DeliveryError, Notice
-from shared.settings.model import SmtpSettings
+from shared.settings.notifications import SmtpSettings
 
 EVENT_HEADER = "X-MonitoringGrid-Event"
 _COLORS = {"critical": "#b42318", "warning": "#b54708", "resolved": "#067647"}

@@ -18,7 +18,7 @@ from shared.domain.notification import Channel
 from shared.notify import one_line
 from shared.notify.base import DeliveryError, Notice
 from shared.notify.email import envelope, smtp_deliver
-from shared.settings.model import AcsSettings, SmtpSettings
+from shared.settings.notifications import AcsSettings, SmtpSettings
 
 SMS_LENGTH = 160
 MIN_DIGITS = 8

@@ -24,7 +24,6 @@ from sqlalchemy import Connection
 from shared import telemetry
 from shared.db import alerts
 from shared.db.alerts import AlertValues
-from shared.db.executions import Claim
 from shared.db.kpis import Outcome, count_outcome, load_kpi
 from shared.db.types import finite_or_none
 from shared.domain.alert import SYSTEM_ACTOR, AlertEventType, AlertKind, EventRef
@@ -39,6 +38,7 @@ from shared.domain.alerting import (
     severity,
 )
 from shared.domain.evaluation import Evaluation, no_data_evaluation
+from shared.domain.execution import Claim
 from shared.domain.kpi import Kpi
 from shared.domain.no_data import missing_keys, no_data_breach
 from shared.domain.schedule import stale_after, window

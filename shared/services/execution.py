@@ -29,11 +29,10 @@ from sqlalchemy.exc import DBAPIError
 
 from shared import telemetry
 from shared.db import alerts, executions, history, slots
-from shared.db.executions import Claim
 from shared.db.kpis import Finished, load_kpis, record_outcomes
 from shared.domain.baseline import judge
 from shared.domain.clock import Clock, utc_now
-from shared.domain.execution import ExecutionOutcome, ExecutionStatus
+from shared.domain.execution import Claim, ExecutionOutcome, ExecutionStatus
 from shared.domain.kpi import Kpi
 from shared.domain.schedule import window
 from shared.services.alerting import AlertRecorder

@@ -10,12 +10,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
 from shared.db import executions
-from shared.db.executions import Claim
 from shared.domain.baseline import (
     BaselineData,
 )
 from shared.domain.evaluation import Evaluation
-from shared.domain.execution import ExecutionOutcome, ExecutionStatus
+from shared.domain.execution import Claim, ExecutionOutcome, ExecutionStatus
 from shared.domain.kpi import Kpi
 from shared.services.execution_report import ExecutionReport
 from shared.services.source_query import RunResult

@@ -13,7 +13,7 @@ import pytest
 
 from shared.notify.base import DeliveryError
 from shared.notify.sms import AcsSmsSender, GatewaySmsSender, sms_text
-from shared.settings.model import AcsSettings
+from shared.settings.notifications import AcsSettings
 from tests.notify.notices import make_notice
 from tests.receivers import Certificate, HttpReceiver, Reply, SmtpCapture, http_capture
 

@@ -128,14 +128,21 @@ def test_backtest_episodes_are_read_with_their_slots() -> None:
 # ------------------------------------------------------------------------------------------- generator
 
 
+@pytest.fixture(scope="module")
+def dataset() -> _series.Dataset:
+    """Seed 11's 20 labelled series, generated once for the tests that only read them (values are frozen)."""
+    return _series.generate(seed=11, kpis=20)
+
+
 def test_the_generator_is_reproducible_from_its_seed() -> None:
     first, second = _series.generate(seed=5, kpis=4), _series.generate(seed=5, kpis=4)
     assert first == second
     assert first != _series.generate(seed=6, kpis=4)
 
 
-def test_every_anomalous_hour_changes_the_expected_count_by_at_least_two_sd_and_five_counts() -> None:
-    dataset = _series.generate(seed=11, kpis=20)
+def test_every_anomalous_hour_changes_the_expected_count_by_at_least_two_sd_and_five_counts(
+    dataset: _series.Dataset,
+) -> None:
     anomalies = [a for s in dataset.series for a in s.anomalies]
     assert len(dataset.labelled) >= 20
     profiles = {s.profile.name: s.profile for s in dataset.series}
@@ -148,16 +155,18 @@ def test_every_anomalous_hour_changes_the_expected_count_by_at_least_two_sd_and_
             assert size == pytest.approx(change / profile.sd(rate))
 
 
-def test_labelled_anomalies_lie_in_the_scored_weeks_and_unlabelled_ones_before() -> None:
-    dataset = _series.generate(seed=11, kpis=20)
+def test_labelled_anomalies_lie_in_the_scored_weeks_and_unlabelled_ones_before(
+    dataset: _series.Dataset,
+) -> None:
     scored = _series.START + _series.WARMUP_WEEKS * WEEK
     for item in (a for s in dataset.series for a in s.anomalies):
         assert (item.start >= scored) is item.labelled
         assert dataset.scored_from <= item.last_slot < dataset.scored_to or not item.labelled
 
 
-def test_some_kpis_have_no_labelled_anomaly_and_outages_fall_in_business_hours() -> None:
-    dataset = _series.generate(seed=11, kpis=20)
+def test_some_kpis_have_no_labelled_anomaly_and_outages_fall_in_business_hours(
+    dataset: _series.Dataset,
+) -> None:
     assert sum(1 for s in dataset.series if not any(a.labelled for a in s.anomalies)) == 4
     outages = [a for a in dataset.labelled if a.kind == Kind.OUTAGE]
     assert all(a.start.weekday() < 5 and a.start.hour >= 8 and a.start.hour + a.hours <= 18 for a in outages)

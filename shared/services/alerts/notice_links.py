@@ -14,7 +14,7 @@ from shared.domain.delivery import EventContext
 from shared.domain.recipients import Member
 from shared.easy_auth import platform_auth_enabled, through_sign_in
 from shared.notify.base import Notice
-from shared.settings.model import NotificationsSettings
+from shared.settings.notifications import NotificationsSettings
 
 
 def links_for(
