@@ -63,9 +63,9 @@ def test_one_clock_type_and_one_aware_check_serve_the_whole_package() -> None:
 
 
 def test_no_module_of_the_service_grows_past_400_lines() -> None:
-    # A ratchet: these three are over the limit today and are next to be split (the settings model by
-    # section, the schema by concept, the executions store into claims and outcomes); nothing else may join.
-    over_today = {"settings/model.py", "db/tables.py", "db/executions.py"}
+    # A ratchet: these two are over the limit today and are next to be split (the settings model by
+    # section, the schema by concept); nothing else may join.
+    over_today = {"settings/model.py", "db/tables.py"}
     long = {
         path.relative_to(SHARED).as_posix(): lines
         for path in SHARED.rglob("*.py")
