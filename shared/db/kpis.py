@@ -18,12 +18,11 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    column,
     literal_column,
     or_,
     select,
+    union_all,
     update,
-    values,
 )
 
 from shared.db.statements import in_list, in_params
@@ -198,10 +197,12 @@ def _record_many(count: int, dialect: str) -> Update:
     reading the row as it was, so a KPI whose newer slot already finished keeps its failure count. Built once
     per size and dialect, like the other batch statements.
 
-    PostgreSQL and SQL Server join a `VALUES` list of (id, slot, result): short, whatever the size (psycopg
-    parses a statement's text again on every execution when it is over 4 KB, which a CASE per column was
-    from 8 KPIs on: about as much CPU as the rest of the group's recording). SQLite, where `VALUES` columns
-    cannot be named and UPDATE ... FROM needs 3.33, picks them with a CASE on the id per column."""
+    PostgreSQL and SQL Server join the rows (id, slot, result), a `SELECT` of parameters each, joined by
+    `UNION ALL` (a `VALUES` list would be shorter, but SQLAlchemy compiles it anew on every execution): short
+    whatever the size (psycopg parses a statement's text again on every execution when it is over 4 KB,
+    which a CASE per column was from 8 KPIs on: about as much CPU as the rest of the group's recording).
+    SQLite, where UPDATE ... FROM
+    needs 3.33, picks them with a CASE on the id per column."""
     ids = [bindparam(f"p_id{i}", type_=Integer()) for i in range(count)]
     slots = [bindparam(f"p_slot{i}", type_=UtcDateTime()) for i in range(count)]
     results = [bindparam(f"p_ok{i}", type_=Integer()) for i in range(count)]
@@ -209,9 +210,9 @@ def _record_many(count: int, dialect: str) -> Update:
         slot: ColumnElement[Any] = case(*((kpis.c.id == ids[i], slots[i]) for i in range(count)))
         ok = case(*((kpis.c.id == ids[i], results[i]) for i in range(count))) == _ONE
         return _record_update(kpis.c.id.in_(ids), slot, ok)
-    rows = values(
-        column("id", Integer()), column("slot", UtcDateTime()), column("ok", Integer()), name="v"
-    ).data(list(zip(ids, slots, results, strict=True)))
+    rows = union_all(
+        *(select(ids[i].label("id"), slots[i].label("slot"), results[i].label("ok")) for i in range(count))
+    ).subquery("v")
     return _record_update(kpis.c.id == rows.c.id, rows.c.slot, rows.c.ok == _ONE)
 
 
