@@ -2,24 +2,27 @@
 
 - **Read-only, timeout, UTC**: every run is a transaction whose first statement sets
   `transaction_read_only`, `statement_timeout` (ms: the run's remaining budget) and `TimeZone = 'UTC'`, all
-  local to the transaction, so they hold for this run whatever an earlier statement did to the session. It
-  ends with COMMIT, which writes nothing in a read-only transaction and, unlike ROLLBACK, keeps psycopg's
-  prepared statements (a ROLLBACK makes it send DEALLOCATE ALL and prepare everything again next run).
-- **One round trip per query KPI**: BEGIN, that statement, the KPI's query and COMMIT are sent together in
-  one psycopg pipeline (libpq's pipeline mode) with one Sync, and answered together, where running them one
-  by one waits for each (4 round trips). The connection is in autocommit mode for the pipeline only, so that
-  psycopg leaves BEGIN and COMMIT to us (it would follow each of its own with a Sync: a round trip). A
-  statement that fails (the timeout's cancel among them) makes the server skip the rest, COMMIT included;
-  the transaction is then rolled back before the connection returns to the pool. The KPI's text is compiled
-  once per text (bind parameters become psycopg's `%(name)s`) and runs on the driver's cursor, in the
-  extended protocol, which refuses a second statement in one string; listeners on the engine are told about
-  the two statements (`before_cursor_execute`, `after_cursor_execute`) like about any other. Without
-  pipeline support (libpq before 14, or a driver other than psycopg) the statements go one at a time.
+  local to the transaction, so they hold for this run whatever an earlier statement did to the session.
+- **One round trip per query KPI**: that statement and the KPI's query are sent together in one psycopg
+  pipeline (libpq's pipeline mode) ending in one Sync, and answered together. The statements up to a Sync
+  are one implicit transaction, to which the settings are local: the server commits it at the Sync (it is
+  read-only: nothing is written), or rolls it back when a statement failed (the timeout's cancel among them;
+  the server skips the rest). The connection is in autocommit mode for the pipeline only, so that psycopg
+  sends no BEGIN and COMMIT of its own (each would cost a Sync and a round trip, and two statements). Were
+  the KPI's statement to leave a transaction open (a bare `BEGIN`), it is rolled back before the connection
+  returns to the pool. The KPI's text is compiled once per text (bind parameters become psycopg's
+  `%(name)s`) and runs on the driver's cursor, in the extended protocol, which refuses a second statement in
+  one string; listeners on the engine are told about both statements (`before_cursor_execute`,
+  `after_cursor_execute`) like about any other. Without pipeline support (libpq before 14, or a driver
+  other than psycopg) the statements go one at a time in an explicit transaction.
+- **Explicit transactions** (procedures, and the fallback) end with COMMIT, which writes nothing in a
+  read-only transaction and, unlike ROLLBACK, keeps psycopg's prepared statements (a ROLLBACK makes it send
+  DEALLOCATE ALL and prepare everything again next run).
 - Window parameters bind as aware UTC timestamps; with the session in UTC they compare correctly with both
   `timestamptz` and UTC `timestamp` columns.
 - **Procedures**: contract 1 is a PROCEDURE with INOUT parameters, `CALL name(:minutes, NULL, NULL, NULL)`;
   contract 2 a set-returning FUNCTION, `SELECT * FROM name(:minutes)`; `pg_proc.prokind` of
-  `to_regproc(name)` tells which. They run in the same transaction, one statement at a time.
+  `to_regproc(name)` tells which. They run in an explicit transaction, one statement at a time.
 """
 
 from __future__ import annotations
@@ -60,17 +63,13 @@ class PostgresDialect(SourceDialect):
         arm: dict[str, object] = {"ms": str(timeout_ms(timeout_s))}
         told = connection.dispatch
         control, cursor = raw.cursor(), raw.cursor()
-        # psycopg sends BEGIN and COMMIT itself, each followed by a sync (a round trip) in a pipeline;
-        # in autocommit mode it leaves them to us, so they travel with the rest.
-        raw.autocommit = True
+        raw.autocommit = True  # no BEGIN and COMMIT of psycopg's: the pipeline is one implicit transaction
         try:
             told.before_cursor_execute(connection, control, _ARM_PSYCOPG, arm, None, False)
             told.before_cursor_execute(connection, cursor, statement, parameters, None, False)
             with raw.pipeline():
-                control.execute("BEGIN")
                 control.execute(_ARM_PSYCOPG, arm)
                 cursor.execute(statement, parameters)
-                control.execute("COMMIT")
             told.after_cursor_execute(connection, control, _ARM_PSYCOPG, arm, None, False)
             told.after_cursor_execute(connection, cursor, statement, parameters, None, False)
             return _result_set(kpi.indicator, cursor)
@@ -133,7 +132,7 @@ def _back_to_transactions(connection: Connection, raw: Any) -> None:
     if raw.broken or raw.closed:
         connection.invalidate()
         return
-    if raw.info.transaction_status != _IDLE:  # a statement failed: the rest was skipped, COMMIT too
+    if raw.info.transaction_status != _IDLE:  # the KPI's statement opened a transaction block
         raw.rollback()
     raw.autocommit = False
 

@@ -72,7 +72,7 @@ def test_a_query_kpi_takes_one_round_trip(url: str) -> None:
     finally:
         runner.dispose()
         proxy.close()
-    assert turns == ["statement"] * 5  # BEGIN, the timeout, the query and COMMIT: sent together
+    assert turns == ["statement"] * 5  # the settings and the query: sent together, one Sync
 
 
 @pytest.mark.postgres
@@ -98,6 +98,10 @@ def test_a_failed_query_leaves_the_pooled_connection_usable(runner: SourceRunner
         run(runner, "SELECT nope FROM nowhere")
     with pytest.raises(SourceQueryError, match="multiple commands"):
         run(runner, "SELECT 1; SELECT 2")
+    with pytest.raises(SourceQueryError, match="no result set"):
+        run(runner, "BEGIN")  # a transaction block left open is rolled back before the pool has it again
+    with pytest.raises(SourceQueryError, match="read-only"):
+        run(runner, "WITH gone AS (DELETE FROM events RETURNING 1) SELECT 'k' AS key, COUNT(*) FROM gone")
     assert run(runner, IN_WINDOW) == [Observation(key="events", current=1)]
 
 
