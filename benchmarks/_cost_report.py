@@ -157,8 +157,8 @@ def _inputs(designs: Sequence[inputs.Design]) -> str:
         "18:09 UTC): 9 statements in 13 round trips (Statements and round trips), 2.48 ms of client CPU "
         "(Executor overhead, pipeline); per invocation 6.32 ms (devhost CPU per execution end to end, 3 "
         "processes) less 2.48 ms. The batched design's are the batched executor's, measured in the same "
-        "pipeline benchmark (run of 2026-12-02 02:58 UTC, batches of 16): 1.25 statements in 2.0 round trips "
-        "and 1.24 ms of client CPU (`--batched-statements`, `--batched-round-trips`, `--batched-cpu-ms`); "
+        "pipeline benchmark (run of 2026-12-02 06:22 UTC, batches of 16): 1.25 statements in 2.0 round trips "
+        "and 0.83 ms of client CPU (`--batched-statements`, `--batched-round-trips`, `--batched-cpu-ms`); "
         "its per-invocation cost is divided by N.",
         "",
         f"Platform: {platform.instance_memory_gb:g} GB instances with {platform.cores_per_instance:g} core, "

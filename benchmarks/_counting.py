@@ -230,19 +230,24 @@ class _Frontend:
         kinds = {kind for kind, _ in messages}
         if b"startup" in kinds:
             return "connect"
-        text = None
+        unnamed, bound = "", []
         for kind, payload in messages:
             if kind == b"Q":
                 return _category(payload.split(b"\0", 1)[0].decode(errors="replace"))
             if kind == b"P":
                 name, query = payload.split(b"\0")[:2]
-                text = query.decode(errors="replace")
                 if name:
-                    self._prepared[name] = text
-            elif kind == b"B" and text is None:
-                text = self._prepared.get(payload.split(b"\0")[1], "")
+                    self._prepared[name] = query.decode(errors="replace")
+                else:
+                    unnamed = query.decode(errors="replace")
+            elif kind == b"B":
+                name = payload.split(b"\0")[1]
+                bound.append(self._prepared.get(name, "") if name else unnamed)
         if b"E" in kinds:
-            return _category(text or "")
+            # A pipeline carries several statements in one turn (BEGIN, a statement, COMMIT): it is the
+            # statement's turn when it carries one.
+            categories = [_category(text) for text in bound] or [""]
+            return "statement" if "statement" in categories else categories[0]
         if b"P" in kinds:
             return "prepare"
         if b"C" in kinds:

@@ -1,8 +1,10 @@
-"""KPI executions: claiming one under a lease, and recording how it ended.
+"""KPI executions: claiming one under a lease, giving it back, creating and failing one outside a run.
 
 Contract: `claim` succeeds for exactly one caller while the execution is queued, or running with an expired
 lease (its executor died); every later write is conditional on still holding that lease, so an executor
-never records over work it no longer owns, and a finished execution is never run again.
+never records over work it no longer owns (`finish`, `finish_many`: `shared.db.execution_outcomes`), and a
+finished execution is never run again. `record_dead_letter` (`shared.db.dead_letters`) is importable from
+here too.
 """
 
 from __future__ import annotations
@@ -12,16 +14,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import (
-    Column,
-    ColumnElement,
     Connection,
     and_,
     bindparam,
-    case,
-    cast,
     insert,
     or_,
     select,
@@ -29,11 +26,28 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import Update
 
+from shared.db.dead_letters import record_dead_letter
+from shared.db.execution_outcomes import Outcome, finish, finish_many
 from shared.db.statements import in_list, in_params
-from shared.db.tables import dead_letters, kpi_executions
+from shared.db.tables import kpi_executions
 from shared.domain.execution import Claim, ExecutionStatus, ExecutionTrigger
 
-_BODY_LIMIT = 8000
+__all__ = [
+    "Claim",
+    "ExecutionState",
+    "Outcome",
+    "claim",
+    "claim_many",
+    "create_manual",
+    "fail_unfinished",
+    "finish",
+    "finish_many",
+    "give_back",
+    "give_back_many",
+    "record_dead_letter",
+    "state",
+    "states",
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -68,23 +82,6 @@ _CLAIM = (
         kpi_executions.c.slot,
         kpi_executions.c.attempt,
         kpi_executions.c.triggered_by,
-    )
-)
-_FINISH = (
-    update(kpi_executions)
-    .where(
-        kpi_executions.c.id == bindparam("p_id"),
-        kpi_executions.c.lease_owner == bindparam("p_owner"),
-        kpi_executions.c.status == ExecutionStatus.RUNNING.value,
-    )
-    .values(
-        status=bindparam("p_status"),
-        finished_at=bindparam("p_now"),
-        duration_ms=bindparam("p_duration_ms"),
-        error=bindparam("p_error"),
-        metric_count=bindparam("p_metric_count"),
-        lease_owner=None,
-        lease_until=None,
     )
 )
 
@@ -164,92 +161,6 @@ def states(connection: Connection, execution_ids: Sequence[uuid.UUID]) -> dict[u
     }
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Outcome:
-    """How one claimed execution ended, for `finish_many`."""
-
-    execution_id: uuid.UUID
-    status: ExecutionStatus
-    duration_ms: int
-    error: str | None = None
-    metric_count: int | None = None
-
-
-def finish_many(
-    connection: Connection, outcomes: Sequence[Outcome], *, owner: str, now: datetime
-) -> set[uuid.UUID]:
-    """`finish` for executions claimed by one owner, in one statement (a CASE per column); returns the ids
-    recorded. Those missing lost their lease and nothing was written for them."""
-    if not outcomes:
-        return set()
-    if len(outcomes) == 1:
-        outcome = outcomes[0]
-        one = Claim(
-            execution_id=outcome.execution_id,
-            kpi_id=0,
-            slot=now,
-            attempt=0,
-            owner=owner,
-            lease_until=now,
-            triggered_by=ExecutionTrigger.SCHEDULED,
-        )
-        done = finish(
-            connection,
-            one,
-            status=outcome.status,
-            now=now,
-            duration_ms=outcome.duration_ms,
-            error=outcome.error,
-            metric_count=outcome.metric_count,
-        )
-        return {outcome.execution_id} if done else set()
-    params: dict[str, Any] = {"p_owner": owner, "p_now": now}
-    for i, o in enumerate(outcomes):
-        params.update(
-            {
-                f"p_id{i}": o.execution_id,
-                f"p_status{i}": o.status.value,
-                f"p_duration{i}": o.duration_ms,
-                f"p_error{i}": o.error,
-                f"p_metrics{i}": o.metric_count,
-            }
-        )
-    return set(connection.scalars(_finish_many(len(outcomes)), params))
-
-
-@functools.cache
-def _finish_many(count: int) -> Update:
-    """`_FINISH` for `count` executions of one owner: a CASE on the id per column, one statement per batch
-    size (compiled once)."""
-    by_id = kpi_executions.c.id
-
-    def per_row(column: Column[Any], name: str) -> ColumnElement[Any]:
-        # The CAST keeps a CASE whose values are all NULL typed as its column (PostgreSQL would take text).
-        whens = [
-            (by_id == bindparam(f"p_id{i}"), bindparam(f"{name}{i}", type_=column.type)) for i in range(count)
-        ]
-        return cast(case(*whens), column.type)
-
-    return (
-        update(kpi_executions)
-        .where(
-            in_list(by_id, count, "p_id"),
-            kpi_executions.c.lease_owner == bindparam("p_owner"),
-            kpi_executions.c.status == ExecutionStatus.RUNNING.value,
-        )
-        .values(
-            status=per_row(kpi_executions.c.status, "p_status"),
-            finished_at=bindparam("p_now"),
-            duration_ms=per_row(kpi_executions.c.duration_ms, "p_duration"),
-            error=per_row(kpi_executions.c.error, "p_error"),
-            metric_count=per_row(kpi_executions.c.metric_count, "p_metrics"),
-            lease_owner=None,
-            lease_until=None,
-        )
-        .returning(by_id)
-    )
-
-
 def claim(
     connection: Connection, execution_id: uuid.UUID, *, owner: str, now: datetime, lease_s: float
 ) -> Claim | None:
@@ -281,32 +192,6 @@ def state(connection: Connection, execution_id: uuid.UUID) -> ExecutionState | N
     if row is None:
         return None
     return ExecutionState(kpi_id=row.kpi_id, status=ExecutionStatus(row.status), lease_until=row.lease_until)
-
-
-def finish(
-    connection: Connection,
-    claimed: Claim,
-    *,
-    status: ExecutionStatus,
-    now: datetime,
-    duration_ms: int,
-    error: str | None = None,
-    metric_count: int | None = None,
-) -> bool:
-    """Record the end of a claimed execution; False when the lease was lost (nothing is written then)."""
-    done = connection.execute(
-        _FINISH,
-        {
-            "p_id": claimed.execution_id,
-            "p_owner": claimed.owner,
-            "p_status": status.value,
-            "p_now": now,
-            "p_duration_ms": duration_ms,
-            "p_error": error,
-            "p_metric_count": metric_count,
-        },
-    )
-    return done.rowcount == 1
 
 
 def give_back(connection: Connection, claimed: Claim, *, now: datetime) -> bool:
@@ -385,26 +270,3 @@ def create_manual(connection: Connection, kpi_id: int, *, now: datetime) -> uuid
         )
     )
     return execution_id
-
-
-def record_dead_letter(
-    connection: Connection,
-    *,
-    queue: str,
-    reason: str,
-    body: str,
-    now: datetime,
-    message_id: str | None = None,
-    dequeue_count: int | None = None,
-) -> None:
-    """Keep a message that could not be processed, with why, so dropping it loses nothing silently."""
-    connection.execute(
-        insert(dead_letters).values(
-            queue=queue,
-            message_id=message_id,
-            dequeue_count=dequeue_count,
-            reason=reason,
-            body=body[:_BODY_LIMIT],
-            received_at=now,
-        )
-    )

@@ -3,11 +3,7 @@
 Every run happens inside `SourceDialect.read_only(connection, timeout_s)`: a transaction that is always
 rolled back, with a timeout that cancels the statement on the server.
 
-- **PostgreSQL**: `transaction_read_only`, `statement_timeout` (ms) and `TimeZone = 'UTC'`, set local to
-  the transaction in one statement. Window parameters bind as aware UTC timestamps; with the session in UTC
-  they compare correctly with both `timestamptz` and UTC `timestamp` columns. Procedure contract 1 is a
-  PROCEDURE with INOUT parameters, `CALL name(:minutes, NULL, NULL, NULL)`; contract 2 a set-returning
-  FUNCTION, `SELECT * FROM name(:minutes)`; `pg_proc.prokind` of `to_regproc(name)` tells which.
+- **PostgreSQL**: see `shared.sources.postgres`.
 - **SQLite**: `PRAGMA query_only=ON`, an authorizer that permits only reading (SELECT, READ, FUNCTION,
   RECURSIVE), `busy_timeout` = the budget, and a progress handler that aborts the statement once the
   deadline passes (`sqlite3.OperationalError: interrupted`). SQLite has no timestamp type, so window
@@ -32,21 +28,13 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, text
 
 from shared.domain.kpi import Kpi
-from shared.sources.contracts import MAX_ROWS, ProcedureContract, ProcedureSignature, ResultSet
+from shared.sources.contracts import MAX_ROWS, ProcedureSignature, ResultSet
 from shared.sources.errors import SourceQueryError
 
 #: SQLite calls the progress handler every this many virtual-machine instructions.
 PROGRESS_STEPS = 1_000
 _SQLITE_READ_ACTIONS = frozenset(
     {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
-)
-#: SQLSTATEs (or their two-character classes) after which a retry may succeed.
-_POSTGRES_TRANSIENT = ("08", "53", "40001", "40P01", "55P03", "57P01", "57P02", "57P03")
-_POSTGRES_QUERY_CANCELED = "57014"
-_POSTGRES_PART = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"[^"\x00-\x1f:%]+")'
-_POSTGRES_ARM = text(
-    "SELECT set_config('transaction_read_only', 'on', true), set_config('statement_timeout', :ms, true),"
-    " set_config('TimeZone', 'UTC', true)"
 )
 
 
@@ -75,6 +63,13 @@ class SourceDialect(ABC):
 
     def _end(self, transaction: Any) -> None:
         transaction.rollback()
+
+    def run_query(
+        self, connection: Connection, kpi: Kpi, parameters: dict[str, object], *, timeout_s: float
+    ) -> ResultSet:
+        """Run a query KPI's SQL with its bind `parameters` in `read_only`: its columns and rows."""
+        with self.read_only(connection, timeout_s):
+            return fetch(kpi.indicator, connection.execute(text(kpi.sql_text), parameters))
 
     def bind_datetime(self, value: datetime) -> object:
         """How an aware UTC datetime is passed as a bind parameter."""
@@ -127,7 +122,8 @@ def procedure_name(kpi: Kpi, part: str) -> str:
     return name
 
 
-def _timeout_ms(timeout_s: float) -> int:
+def timeout_ms(timeout_s: float) -> int:
+    """A timeout in whole milliseconds, rounded up, at least 1."""
     return max(1, math.ceil(timeout_s * 1000))
 
 
@@ -159,7 +155,7 @@ class SqliteDialect(SourceDialect):
     def _arm(self, connection: Connection, timeout_s: float) -> None:
         raw = _sqlite_connection(connection)
         raw.execute("PRAGMA query_only=ON")
-        raw.execute(f"PRAGMA busy_timeout={_timeout_ms(timeout_s)}")
+        raw.execute(f"PRAGMA busy_timeout={timeout_ms(timeout_s)}")
         deadline = time.monotonic() + timeout_s
         raw.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
         raw.set_authorizer(_read_only_authorizer)
@@ -179,48 +175,3 @@ def _sqlite_connection(connection: Connection) -> sqlite3.Connection:
 
 def _read_only_authorizer(action: int, *_details: str | None) -> int:
     return sqlite3.SQLITE_OK if action in _SQLITE_READ_ACTIONS else sqlite3.SQLITE_DENY
-
-
-class PostgresDialect(SourceDialect):
-    def describe_procedure(self, connection: Connection, kpi: Kpi) -> ProcedureSignature:
-        name = procedure_name(kpi, _POSTGRES_PART)
-        kind = connection.execute(
-            text("SELECT p.prokind FROM pg_catalog.pg_proc AS p WHERE p.oid = to_regproc(:name)"),
-            {"name": name},
-        ).scalar()
-        if kind == "p":
-            return ProcedureSignature(contract=ProcedureContract.OUTPUT_PARAMETERS)
-        if kind == "f":
-            return ProcedureSignature(contract=ProcedureContract.ITEM_RESULT_SET)
-        problem = "is not a procedure or function" if kind else "does not exist (or is overloaded)"
-        raise SourceQueryError(kpi.indicator, f"{name} {problem}")
-
-    def call_procedure(self, connection: Connection, kpi: Kpi, signature: ProcedureSignature) -> ResultSet:
-        name = procedure_name(kpi, _POSTGRES_PART)
-        if signature.contract is ProcedureContract.OUTPUT_PARAMETERS:
-            statement = f"CALL {name}(:minutes, NULL, NULL, NULL)"
-        else:
-            statement = f"SELECT * FROM {name}(:minutes)"  # noqa: S608 -- a validated identifier
-        return fetch(kpi.indicator, connection.execute(text(statement), {"minutes": kpi.last_minutes}))
-
-    def classify(self, error: BaseException) -> Failure:
-        from psycopg import InterfaceError, OperationalError
-
-        sqlstate = getattr(error, "sqlstate", None)
-        if sqlstate == _POSTGRES_QUERY_CANCELED:
-            return Failure.TIMEOUT
-        if sqlstate is None and isinstance(error, OperationalError | InterfaceError):
-            return Failure.TRANSIENT  # no SQLSTATE: the connection itself failed
-        if sqlstate and sqlstate.startswith(_POSTGRES_TRANSIENT):
-            return Failure.TRANSIENT
-        return Failure.PERMANENT
-
-    def _end(self, transaction: Any) -> None:
-        # The transaction is READ ONLY, so COMMIT writes nothing; unlike ROLLBACK it keeps psycopg's prepared
-        # statements (a ROLLBACK makes it send DEALLOCATE ALL and prepare everything again next run).
-        transaction.commit()
-
-    def _arm(self, connection: Connection, timeout_s: float) -> None:
-        # One round trip: read-only (allowed at any point of a transaction), the timeout and UTC, all local
-        # to the transaction.
-        connection.execute(_POSTGRES_ARM, {"ms": str(_timeout_ms(timeout_s))})

@@ -1,9 +1,10 @@
 """Running a KPI's SQL against its named source database and returning its observations.
 
 `SourceRunner` owns one engine per source (built on first use, at most `pool_size` connections each) and
-runs each KPI in a read-only transaction that is always rolled back, under a timeout that cancels the
-statement on the server (see `shared.sources.dialects`). Transient failures are retried here, bounded by
-`retry_attempts` and by the run's time budget; everything else is raised at once.
+runs each KPI in a transaction that writes nothing, under a timeout that cancels the statement on the
+server (see `shared.sources.dialects`; on PostgreSQL a query KPI takes one round trip:
+`shared.sources.postgres`). Transient failures are retried here, bounded by `retry_attempts` and by the run's
+time budget; everything else is raised at once.
 
 Query KPIs get the bind parameters they use out of `:window_start`, `:window_end` (aware UTC; UTC text on
 SQLite, naive UTC on SQL Server) and `:for_last_minutes` (the KPI's `last_minutes`, also what procedures
@@ -13,6 +14,7 @@ per runner and cached: changing a procedure's contract needs a restart.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -43,7 +45,7 @@ from shared.sources.contracts import (
     observations_from_outputs,
     observations_from_rows,
 )
-from shared.sources.dialects import Failure, PostgresDialect, SourceDialect, SqliteDialect, fetch
+from shared.sources.dialects import Failure, SourceDialect, SqliteDialect
 from shared.sources.engines import POOL_TIMEOUT_S, create_source_engine
 from shared.sources.errors import (
     SourceNotConfigured,
@@ -51,6 +53,7 @@ from shared.sources.errors import (
     SourceTimeout,
     SourceUnavailable,
 )
+from shared.sources.postgres import PostgresDialect
 from shared.sources.sql_server import SqlServerDialect
 
 logger = logging.getLogger(__name__)
@@ -171,19 +174,20 @@ class SourceRunner:
     def _attempt(self, call: _Call, attempt: int) -> list[Observation]:
         driver_error = call.engine.dialect.loaded_dbapi.Error
         try:
-            with (
-                call.engine.connect() as connection,
-                call.dialect.read_only(connection, call.remaining_s()),
-            ):
-                return self._execute(connection, call)
+            with call.engine.connect() as connection:
+                kpi = call.kpi
+                if kpi.kind is KpiKind.QUERY:
+                    rows = call.dialect.run_query(
+                        connection, kpi, call.parameters, timeout_s=call.remaining_s()
+                    )
+                    return observations_from_rows(kpi.indicator, rows)
+                with call.dialect.read_only(connection, call.remaining_s()):
+                    return self._call_procedure(connection, call)
         except (DBAPIError, PoolTimeout, driver_error) as error:
             raise _translate(call, error, attempt) from error
 
-    def _execute(self, connection: Connection, call: _Call) -> list[Observation]:
+    def _call_procedure(self, connection: Connection, call: _Call) -> list[Observation]:
         kpi = call.kpi
-        if kpi.kind is KpiKind.QUERY:
-            result = connection.execute(text(kpi.sql_text), call.parameters)
-            return observations_from_rows(kpi.indicator, fetch(kpi.indicator, result))
         key = (call.source, kpi.sql_text.strip())
         signature = self._signatures.get(key)
         if signature is None:
@@ -209,13 +213,8 @@ def _translate(call: _Call, error: Exception, attempt: int) -> Exception:
     return SourceQueryError(call.kpi.indicator, reason)
 
 
-def bind_parameters(sql_text: str) -> frozenset[str]:
-    """The names of the bind parameters (`:name`) a KPI's query uses."""
-    return frozenset(text(sql_text).compile().params)
-
-
 def _query_parameters(kpi: Kpi, dialect: SourceDialect, start: datetime, end: datetime) -> dict[str, object]:
-    used = set(bind_parameters(kpi.sql_text))
+    used = bind_parameters(kpi.sql_text)
     unknown = sorted(used - QUERY_PARAMETERS)
     if unknown:
         names = ", ".join(f":{name}" for name in unknown)
@@ -226,6 +225,12 @@ def _query_parameters(kpi: Kpi, dialect: SourceDialect, start: datetime, end: da
         "for_last_minutes": kpi.last_minutes,
     }
     return {name: values[name] for name in used}
+
+
+@functools.lru_cache(maxsize=1024)
+def bind_parameters(sql_text: str) -> frozenset[str]:
+    """The bind parameters (`:name`) a query KPI's SQL uses, compiled once per text (dearer than a query)."""
+    return frozenset(text(sql_text).compile().params)
 
 
 def _utc(value: datetime, name: str) -> datetime:
