@@ -1,5 +1,7 @@
-"""Rendering `benchmarks/RESULTS.md`: the machine, the command, one table per benchmark with its targets,
-the statement and round-trip counts, the profile, and the notes kept from the previous file."""
+"""Rendering the pipeline benchmark's part of `benchmarks/RESULTS.md`: the machine, the command, one table per
+benchmark with its targets, the statement and round-trip counts and the profile, between
+`<!-- pipeline:start -->` and `<!-- pipeline:end -->`. `merge` puts it into the file and leaves everything
+else as it was, byte for byte: the hand-written Notes and the sections other benchmarks write."""
 
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ from benchmarks._throughput import (
 )
 
 NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
+START, END = "<!-- pipeline:start -->", "<!-- pipeline:end -->"
+NOTES_HEADING = "## Notes\n"
+NOTES_PLACEHOLDER = "(Interpretation written after reading a run; kept when the file is regenerated.)"
 
 
 @dataclass
@@ -59,7 +64,8 @@ def spread(values: Sequence[float], digits: int = 2) -> str:
     return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
-def render(results: Results, previous: str | None) -> str:
+def render(results: Results) -> str:
+    """The generated section, its markers included."""
     parts = [
         "# Benchmarks: scheduler tick, executor overhead, throughput\n",
         f"Run {results.started:%Y-%m-%d %H:%M} UTC, {results.duration_s / 60:.1f} min, with:\n",
@@ -75,16 +81,27 @@ def render(results: Results, previous: str | None) -> str:
         _counts(results),
         _throughput(results),
         _profile(results),
-        "## Notes\n",
-        NOTES_START + "\n" + _notes(previous) + "\n" + NOTES_END + "\n",
     ]
-    return "\n".join(parts)
+    return f"{START}\n" + "\n".join(parts) + f"{END}\n"
 
 
-def _notes(previous: str | None) -> str:
-    if previous and NOTES_START in previous and NOTES_END in previous:
-        return previous.split(NOTES_START, 1)[1].split(NOTES_END, 1)[0].strip("\n")
-    return "(Interpretation written after reading a run; kept when the file is regenerated.)"
+def merge(previous: str | None, section: str) -> str:
+    """`previous` (the file as it is, or None) with `section` in place of the generated one; everything
+    else kept byte for byte. A file from before the markers had the generated tables from its top down to
+    the Notes heading: they are replaced, the Notes and what follows them kept. A file without either gets
+    the section on top, then Notes to fill in (new file) or the file as it was."""
+    if not previous:
+        notes = f"{NOTES_HEADING}\n{NOTES_START}\n{NOTES_PLACEHOLDER}\n{NOTES_END}\n"
+        return f"{section}\n{notes}"
+    if START in previous and END in previous.partition(START)[2]:
+        head, _, rest = previous.partition(START)
+        return head + section + rest.partition(END)[2].removeprefix("\n")
+    if NOTES_START in previous:
+        before = previous.partition(NOTES_START)[0]
+        heading = ("\n" + before).rfind("\n" + NOTES_HEADING)  # a line of its own, not "### Notes"
+        kept = previous[heading:] if heading >= 0 else previous[len(before) :]
+        return f"{section}\n{kept}"
+    return f"{section}\n{previous}"
 
 
 def _ticks(results: Results) -> str:

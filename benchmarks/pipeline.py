@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 from benchmarks import _executor, _exporter, _passes, _scheduler, _throughput
 from benchmarks._databases import BACKENDS, POSTGRES_ADMIN_URL, Scratch
 from benchmarks._machine import machine
-from benchmarks._report import Results, render
+from benchmarks._report import Results, merge, render
 
 log = logging.getLogger("bench")
 KINDS = ("realistic", "trivial")
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             _run_backend(scratch, sizes, exporter, results)
     results.duration_s = time.monotonic() - started
     previous = args.output.read_text() if args.output.exists() else None
-    args.output.write_text(render(results, previous))
+    args.output.write_text(merge(previous, render(results)))
     log.info("wrote %s in %.0f s", args.output, results.duration_s)
     return 0
 
