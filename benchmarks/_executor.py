@@ -153,12 +153,16 @@ def _workload(bench: Bench, kind: str, count: int, kpi_count: int) -> Workload:
 
 
 def grow(bench: Bench, workload: Workload, count: int) -> None:
-    """Queue `count` more executions (round-robin over the KPIs, each round one slot further back), with
-    the history their baselines read."""
+    """Queue `count` more executions (round-robin over the KPIs, each round one slot later), with the history
+    their baselines read. Slots move forward in time, as in production: every execution is its KPI's newest
+    so far and takes the full path (history, baseline, alert evaluation), never the one of a slot that
+    finished after a newer slot of its KPI (which skips the alert evaluation). The first slot is the first
+    whose window lies within the payments data."""
     step = timedelta(minutes=_seed.FREQUENCY_MINUTES)
+    first = _seed.NOW - timedelta(days=_seed.PAYMENT_DAYS) + timedelta(minutes=60)
     kpis, done = workload.kpi_ids, len(workload.items)
-    work = [(kpis[i % len(kpis)], _seed.NOW - (i // len(kpis)) * step) for i in range(done, done + count)]
-    if work and work[-1][1] - timedelta(minutes=60) < _seed.NOW - timedelta(days=_seed.PAYMENT_DAYS):
+    work = [(kpis[i % len(kpis)], first + (i // len(kpis)) * step) for i in range(done, done + count)]
+    if work and work[-1][1] > _seed.NOW:
         raise RuntimeError("more executions than the payments data has windows for: add KPIs")
     ids = _seed.queue_executions(bench.engine, work)
     _seed.seed_baselines(bench.engine, work, key=_seed.METRIC_KEYS[workload.kind], value=workload.value)

@@ -69,11 +69,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query-exporter", type=Path, help="query-exporter's executable (in its own venv)")
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that everything runs")
+    parser.add_argument(
+        "--kinds", default=",".join(KINDS), help="comma-separated queries: realistic,trivial (all by default)"
+    )
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="only the throughput side by side (PostgreSQL; with --kinds trivial, a short loop;"
+        " write it to another --output)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     log.setLevel(logging.INFO)
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
     sizes = QUICK if args.quick else Sizes()
+    kinds = tuple(kind.strip() for kind in args.kinds.split(",") if kind.strip() in KINDS)
     exporter: Path | None = args.query_exporter
     if exporter is None or not exporter.exists():
         log.warning("query-exporter not found (%s): the comparison is skipped", exporter or "not given")
@@ -88,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for backend in backends:
         with Scratch(backend) as scratch:
-            _run_backend(scratch, sizes, exporter, results)
+            _run_backend(scratch, sizes, exporter, results, Scope(kinds, args.throughput_only))
     results.duration_s = time.monotonic() - started
     previous = args.output.read_text() if args.output.exists() else None
     args.output.write_text(merge(previous, render(results)))
@@ -96,15 +106,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run_backend(scratch: Scratch, sizes: Sizes, exporter: Path | None, results: Results) -> None:
+@dataclass(frozen=True)
+class Scope:
+    kinds: tuple[str, ...] = KINDS
+    throughput_only: bool = False
+
+
+def _run_backend(
+    scratch: Scratch, sizes: Sizes, exporter: Path | None, results: Results, scope: Scope
+) -> None:
     backend = scratch.backend
-    log.info("%s: scheduler tick", backend)
-    cases = _scheduler.open_cases(scratch, sizes.tick_cases)
-    try:
-        _scheduler.measure_ticks(cases, rounds=sizes.tick_rounds)
-    finally:
-        _scheduler.close(cases)
-    results.ticks[backend] = cases
+    if not scope.throughput_only:
+        log.info("%s: scheduler tick", backend)
+        cases = _scheduler.open_cases(scratch, sizes.tick_cases)
+        try:
+            _scheduler.measure_ticks(cases, rounds=sizes.tick_rounds)
+        finally:
+            _scheduler.close(cases)
+        results.ticks[backend] = cases
     per_kind = (
         20
         + _executor.BATCH
@@ -112,24 +131,30 @@ def _run_backend(scratch: Scratch, sizes: Sizes, exporter: Path | None, results:
         + 3 * (10 + sizes.counted + _executor.BATCH)  # counting: pipeline, bare, batched
         + sizes.timed * 11 // 10
     )
+    if scope.throughput_only:
+        per_kind = 0
     workload = {
-        kind: per_kind + (2 * sizes.profiled if kind == results.profile_kind else 0) for kind in KINDS
+        kind: per_kind + (2 * sizes.profiled if kind == results.profile_kind and per_kind else 0)
+        for kind in scope.kinds
     }
     log.info("%s: seeding the executor benchmark", backend)
     bench = _executor.open_bench(scratch, sizes=workload, kpis_per_kind=400)
     try:
-        for kind in KINDS:
+        for kind in () if scope.throughput_only else scope.kinds:
             log.info("%s: executor overhead, %s query", backend, kind)
             results.overhead[(backend, kind)] = _executor.measure_overhead(
                 bench, kind, rounds=sizes.rounds, per_round=sizes.per_round
             )
             results.counts[(backend, kind)] = _passes.count_statements(bench, kind, executions=sizes.counted)
             results.phase_ms[(backend, kind)] = _passes.phase_times(bench, kind, executions=sizes.timed)
-        log.info("%s: profile", backend)
-        results.profiles[backend] = _passes.profile(bench, results.profile_kind, executions=sizes.profiled)
+        if not scope.throughput_only and results.profile_kind in scope.kinds:
+            log.info("%s: profile", backend)
+            results.profiles[backend] = _passes.profile(
+                bench, results.profile_kind, executions=sizes.profiled
+            )
         if backend == "postgresql":
             with tempfile.TemporaryDirectory(prefix="mgrid-bench-qe-") as workdir:
-                for kind in ("trivial", "realistic"):
+                for kind in [kind for kind in ("trivial", "realistic") if kind in scope.kinds]:
                     log.info("%s: throughput, %s query", backend, kind)
                     results.throughput.append(
                         _throughput.measure(
