@@ -71,13 +71,25 @@ def finish(
     return _finish_one(connection, outcome, owner=claimed.owner, now=now)
 
 
+#: Most executions one finishing statement records (5 parameters each): psycopg parses a statement's text
+#: again on every execution above 50 parameters or 4096 characters, so larger groups take several.
+FINISH_CHUNK = 8
+
+
 def finish_many(
     connection: Connection, outcomes: Sequence[Outcome], *, owner: str, now: datetime
 ) -> set[uuid.UUID]:
-    """`finish` for executions claimed by one owner, in one statement (a CASE per column); returns the ids
-    recorded. Those missing lost their lease and nothing was written for them."""
-    if not outcomes:
-        return set()
+    """`finish` for executions claimed by one owner, in one statement (a CASE per column) per FINISH_CHUNK;
+    returns the ids recorded. Those missing lost their lease and nothing was written for them."""
+    recorded: set[uuid.UUID] = set()
+    for start in range(0, len(outcomes), FINISH_CHUNK):
+        recorded |= _finish_chunk(connection, outcomes[start : start + FINISH_CHUNK], owner=owner, now=now)
+    return recorded
+
+
+def _finish_chunk(
+    connection: Connection, outcomes: Sequence[Outcome], *, owner: str, now: datetime
+) -> set[uuid.UUID]:
     if len(outcomes) == 1:
         outcome = outcomes[0]
         return {outcome.execution_id} if _finish_one(connection, outcome, owner=owner, now=now) else set()

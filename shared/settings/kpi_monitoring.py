@@ -68,7 +68,7 @@ class KpiMonitoringSettings(Section):
         description="Most executions per kpi-executions message (packed per source); 1: a message each.",
     )
     execution_batch_parallelism: int = Field(
-        8,
+        16,
         ge=1,
         le=MAX_EXECUTION_BATCH,
         alias="ExecutionBatchParallelism",

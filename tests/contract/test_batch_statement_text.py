@@ -8,12 +8,16 @@ import pytest
 from sqlalchemy.dialects import mssql, postgresql
 from sqlalchemy.sql import ClauseElement
 
-from shared.db.execution_outcomes import _finish_many
+from shared.db import slots
+from shared.db.execution_outcomes import FINISH_CHUNK, _finish_many
 from shared.db.executions import _claim_many
+from shared.db.history import _insert_arrays
 from shared.db.kpis import _load_many, _record_many
+from shared.settings.kpi_monitoring import KpiMonitoringSettings
 
 PSYCOPG_CACHED_LENGTH, PSYCOPG_CACHED_PARAMETERS = 4096, 50
-DEFAULT_GROUP = 8  #: ExecutionBatchParallelism's default: at most this many recorded together
+DEFAULT_GROUP = 8  #: ExecutionBatchParallelism's earlier default
+WAVE = 16  #: ExecutionBatchParallelism's default: at most this many claimed and recorded together
 
 
 @pytest.mark.parametrize("count", [1, 2, 8, 16])
@@ -40,6 +44,43 @@ def test_batch_statements_are_compiled_once(statement: ClauseElement) -> None:
     compiled = statement.compile(dialect=postgresql.psycopg.dialect())  # type: ignore[no-untyped-call]
     assert len(str(compiled)) <= PSYCOPG_CACHED_LENGTH
     assert len(compiled.params) <= PSYCOPG_CACHED_PARAMETERS
+
+
+def test_the_default_wave_is_the_one_checked_here() -> None:
+    assert KpiMonitoringSettings().execution_batch_parallelism == WAVE
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        _record_many(WAVE, "postgresql"),
+        _record_many(WAVE, "mssql"),
+        _finish_many(FINISH_CHUNK),
+        _claim_many(WAVE),
+        _load_many(WAVE),
+        slots._take_many(WAVE),
+        slots._release_many(WAVE),
+        _insert_arrays(),
+    ],
+)
+def test_the_statements_of_a_default_wave_are_compiled_once(statement: ClauseElement) -> None:
+    test_batch_statements_are_compiled_once(statement)
+
+
+def test_a_wave_is_finished_in_statements_of_at_most_finish_chunk_executions() -> None:
+    assert len(_finish_many(FINISH_CHUNK).compile(dialect=postgresql.psycopg.dialect()).params) <= (  # type: ignore[no-untyped-call]
+        PSYCOPG_CACHED_PARAMETERS
+    )
+    assert len(_finish_many(2 * FINISH_CHUNK).compile(dialect=postgresql.psycopg.dialect()).params) > (  # type: ignore[no-untyped-call]
+        PSYCOPG_CACHED_PARAMETERS
+    )
+
+
+def test_history_is_inserted_with_one_array_per_column_on_postgresql() -> None:
+    sql = str(_insert_arrays().compile(dialect=postgresql.psycopg.dialect()))  # type: ignore[no-untyped-call]
+    assert sql.count("unnest(") == 13
+    assert "FLOAT(53)[]" in sql
+    assert "TIMESTAMP WITH TIME ZONE[]" in sql
 
 
 def test_recording_outcomes_compiles_for_sql_server_as_a_join() -> None:
