@@ -8,6 +8,7 @@ closes. CPU is user + system time of the process(es) that ran the executors; Pos
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import queue
@@ -19,8 +20,9 @@ from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 
+from benchmarks._databases import POSTGRES_ADMIN_URL
 from benchmarks._executor import BATCH, THREADS, settings
 from shared.db.engine import create_monitoring_engine
 from shared.services.execution import Executor
@@ -172,15 +174,35 @@ def _worker(
 
 
 def server_stopwatch() -> Callable[[], float]:
-    """Starts counting the CPU of the PostgreSQL processes (server, backends, background workers); the
-    function returned gives the user + system seconds they used since. Per process, so that one exiting
-    meanwhile only loses its share instead of making the sum negative."""
-    before = _postgres_ticks()
+    """Starts counting the CPU of the benchmarked PostgreSQL server's processes (postmaster, backends,
+    background workers: not those of another cluster on the machine, such as a soak's); the function
+    returned gives the user + system seconds they used since. Per process, so that one exiting meanwhile
+    only loses its share instead of making the sum negative."""
+    postmaster = _postmaster()
+    before = _postgres_ticks(postmaster)
 
     def since() -> float:
-        return sum(ticks - before.get(pid, 0) for pid, ticks in _postgres_ticks().items()) / _TICKS
+        now = _postgres_ticks(postmaster)
+        return sum(ticks - before.get(pid, 0) for pid, ticks in now.items()) / _TICKS
 
     return since
+
+
+@functools.cache
+def _postmaster() -> int | None:
+    """The postmaster of the server at POSTGRES_ADMIN_URL (the parent of a backend), or None when it is not
+    a process of this machine."""
+    engine = create_engine(POSTGRES_ADMIN_URL)
+    try:
+        with engine.connect() as connection:
+            backend = int(connection.scalar(text("SELECT pg_backend_pid()")) or 0)
+            try:
+                stat = Path(f"/proc/{backend}/stat").read_text()
+            except OSError:
+                return None
+    finally:
+        engine.dispose()
+    return int(stat.rpartition(")")[2].split()[1])
 
 
 def database_stopwatch(engine: Engine) -> Callable[[], float]:
@@ -205,7 +227,8 @@ def database_stopwatch(engine: Engine) -> Callable[[], float]:
     return since
 
 
-def _postgres_ticks() -> dict[int, int]:
+def _postgres_ticks(postmaster: int | None = None) -> dict[int, int]:
+    """utime + stime of each `postgres` process (of `postmaster` and its children only, when given)."""
     ticks = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -217,5 +240,7 @@ def _postgres_ticks() -> dict[int, int]:
         name, _, rest = stat.partition(" (")[2].partition(")")
         if name.startswith("postgres"):
             fields = rest.split()
-            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime, stime
+            pid = int(entry.name)
+            if postmaster is None or postmaster in (pid, int(fields[1])):  # fields[1]: the parent
+                ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime
     return ticks
