@@ -10,8 +10,7 @@ A batch (docs/architecture.md) runs with bounded parallelism (`ExecutionBatchPar
 claimed, given concurrency slots and their baselines read in one transaction per wave (one statement each for
 all of them), queried on worker threads, and recorded as they finish: whatever finished together is written in
 one transaction of multi-row statements ("group commit"), so a slow or hanging query delays nobody else's
-record. Each execution keeps its own row, lease, timeout and outcome. A single execution is a batch of one,
-run on the calling thread (docs/architecture.md: batched executions).
+record. Each execution keeps its own row, lease, timeout and outcome; a single one is a batch of one.
 """
 
 from __future__ import annotations
@@ -97,8 +96,9 @@ class Executor:
         execution's lease and timeout start when its query can start."""
         ids = list(dict.fromkeys(execution_ids))
         reports = {execution_id: ExecutionReport(execution_id=execution_id) for execution_id in ids}
-        parallelism = max(1, min(self._monitoring.execution_batch_parallelism, len(ids)))
-        budget = MAX_BATCH_SECONDS - self._monitoring.execution_timeout_seconds - LEASE_MARGIN_S
+        m = self._monitoring  # one source per batch: no wave above its slots (they would go back)
+        parallelism = max(1, min(m.execution_batch_parallelism, m.max_parallel_kpis, len(ids)))
+        budget = MAX_BATCH_SECONDS - m.execution_timeout_seconds - LEASE_MARGIN_S
         batch = Batch(pending=deque(ids), owner=owner, reports=reports, deadline=time.monotonic() + budget)
         self._drive(batch, self._pool if len(ids) > 1 else None, parallelism)
         return [reports[execution_id] for execution_id in ids]

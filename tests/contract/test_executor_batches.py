@@ -181,6 +181,28 @@ def test_a_batch_larger_than_its_sources_slots_waits_for_its_own_slots(
     assert sender.sent == []
 
 
+def test_a_batch_claims_no_more_at_once_than_its_sources_slots(
+    database: Database, source_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Waves larger than the source's slots would claim executions only to give them back.
+    given_back: list[int] = []
+    give_back_many = executions.give_back_many
+
+    def counting(connection: Any, claims: Any, **kwargs: Any) -> None:
+        given_back.append(len(claims))
+        give_back_many(connection, claims, **kwargs)
+
+    monkeypatch.setattr(executions, "give_back_many", counting)
+    settings = settings_with(max_parallel_kpis=2, execution_batch_parallelism=16)
+    runner = CountingRunner({"main": source_url})
+    executor = Executor(database.engine, runner, settings, clock=Clock(NOW + timedelta(seconds=5)))
+    reports = executor.execute_batch(queue_kpis(database, [OK] * 6), owner="batch-1")
+    runner.dispose()
+    assert [r.status for r in reports] == ["succeeded"] * 6
+    assert runner.most_active <= 2
+    assert given_back == []
+
+
 def test_a_batch_that_finds_its_source_full_is_sent_again_as_one_message(
     database: Database, source_url: str
 ) -> None:
