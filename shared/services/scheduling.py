@@ -23,7 +23,7 @@ from shared.db.scheduling import Advance, DueKpi
 from shared.db.status import heartbeat
 from shared.domain.alert import EventRef
 from shared.domain.schedule import next_slot_after
-from shared.services.alerting import AlertRecorder
+from shared.services.alerts.transitions import AlertRecorder
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.scheduler")
