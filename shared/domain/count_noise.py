@@ -15,9 +15,9 @@ hours next to a busy one, too narrow for the busy hours next to quiet ones (a mo
 Both parameters are fitted to the leave-one-out errors of the earlier weeks (each value against the median
 of the other values of its slot), each error scaled by the variance of a difference from a median of its
 group's other values: the maximum of the Gaussian likelihood of the errors, over a grid of `growth` values
-(`scale` then has a closed form), with the largest tenth of the standardized errors left out (so an earlier
-incident does not widen every band) and the variance corrected for that trimming. The noise is never taken
-below Poisson noise: a quiet stretch of history cannot make a band too narrow. Pure.
+(`scale` then has a closed form), with the largest twentieth of the standardized errors left out (so an
+earlier incident does not widen every band) and the variance corrected for that trimming. The noise is never
+taken below Poisson noise: a quiet stretch of history cannot make a band too narrow. Pure.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
-#: The share of the standardized errors kept by the fit (the largest tenth is left out).
-KEPT = 0.9
+#: The share of the standardized errors kept by the fit (the largest twentieth is left out: enough for an
+#: earlier incident that was not flagged; trimming more biases the variance of overdispersed counts low, their
+#: errors having heavier tails than the normal ones the trimming correction assumes).
+KEPT = 0.95
 #: The variance of a Poisson count in Anscombe space.
 POISSON_VARIANCE = 0.25
 #: The values of `growth` tried (per count of level): none, then 1/k for k from 10 000 down to 1, three a

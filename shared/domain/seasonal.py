@@ -39,6 +39,9 @@ from shared.domain.count_noise import LooError, trimmed_rms
 MIN_VALUES = 3
 #: The neighbouring slots on each side whose earlier weeks also feed the noise estimate.
 NEIGHBOURS = 12
+#: The noise of values other than counts is the root mean square of the smallest 90 % of the absolute
+#: leave-one-out errors, divided by what that is for standard normal errors (`trimmed_rms`).
+_KEPT = 0.9
 #: Anscombe's offset (counts are judged in the space of `sqrt(x + 3/8)`).
 _ANSCOMBE = 3 / 8
 _WEEK = timedelta(weeks=1)
@@ -301,7 +304,7 @@ def _pooled_noise(errors: Sequence[LooError]) -> float:
     if not errors:
         return 0.0
     absolute = sorted(abs(e.error) for e in errors)
-    kept = max(1, math.floor(len(absolute) * count_noise.KEPT))
+    kept = max(1, math.floor(len(absolute) * _KEPT))
     return math.sqrt(statistics.fmean(e * e for e in absolute[:kept])) / trimmed_rms(kept / len(absolute))
 
 
