@@ -16,9 +16,10 @@ model of the level (`shared.domain.count_noise`): Poisson noise times an overdis
 growth x level)` fitted to the errors, so a quiet hour next to busy overdispersed ones gets a band near
 Poisson width and a busy one a wider band; it is never taken below Poisson noise around a median of n
 values (`1/2 x sqrt(1 + pi / 2n)`), so a quiet stretch of history cannot make the band too narrow. Other
-values share one noise figure: the trimmed RMS of their errors. The band is mapped back to the KPI's own
-units and is never narrower than `deviation_percent` % of |expected| or `noise_floor` on each side: the
-statistics decide, the percentage and the floor keep a breach material.
+values share one noise figure: the trimmed RMS of the errors of the slots up to three periods either side
+(`pooled_within`). The band is mapped back to the KPI's own units and is never narrower than
+`deviation_percent` % of |expected| or `noise_floor` on each side: the statistics decide, the percentage
+and the floor keep a breach material.
 
 Fewer than three usable earlier values at the slot give no baseline (the other rules still apply).
 """
@@ -37,8 +38,10 @@ from shared.domain.clock import require_aware
 from shared.domain.count_noise import LooError, trimmed_rms
 
 MIN_VALUES = 3
-#: The neighbouring slots on each side whose earlier weeks also feed the noise estimate.
+#: The neighbouring slots on each side whose earlier weeks also feed the noise estimate (of counts: the
+#: level model needs errors over a range of levels), and those that feed the one noise figure of other values.
 NEIGHBOURS = 12
+POOLED_NEIGHBOURS = 3
 #: The noise of values other than counts is the root mean square of the smallest 90 % of the absolute
 #: leave-one-out errors, divided by what that is for standard normal errors (`trimmed_rms`).
 _KEPT = 0.9
@@ -182,7 +185,13 @@ class SeasonalHistory:
     so a KPI that grows a few per cent a week is not judged against the level of a month ago."""
 
     def __init__(
-        self, samples: Sequence[Sample], *, zone: tzinfo, rule: SeasonalRule, now: datetime | None = None
+        self,
+        samples: Sequence[Sample],
+        *,
+        zone: tzinfo,
+        rule: SeasonalRule,
+        now: datetime | None = None,
+        pooled_within: timedelta | None = None,
     ) -> None:
         if rule.tolerance <= 0 or rule.weeks_back < 1:
             raise ValueError(f"a seasonal rule needs a positive tolerance and weeks_back, got {rule}")
@@ -197,7 +206,12 @@ class SeasonalHistory:
         self._groups = {where: [self._carried(s, now) for s in group] for where, group in groups.items()}
         errors = _loo_errors(self._groups.values(), self._back)
         self.count_noise = count_noise.fit(errors) if self.counts else None
-        self._noise = 0.0 if self.counts else _pooled_noise(errors)
+        self._noise = 0.0
+        if not self.counts:  # one figure, from the slots within `pooled_within` of `now` in the week
+            near = self._groups
+            if now is not None and pooled_within is not None:
+                near = {w: g for w, g in near.items() if _apart(w, position(now, zone)) <= pooled_within}
+            self._noise = _pooled_noise(_loo_errors(near.values(), self._back))
 
     def _carried(self, sample: Sample, now: datetime | None) -> tuple[datetime, float, float]:
         """The sample's instant, value, and value in the band's space carried forward to `now` by the
@@ -273,6 +287,12 @@ def _weekly_trend(
         (b - a) / (wb - wa) for i, (wa, a) in enumerate(levels) for wb, b in levels[i + 1 :] if wb != wa
     ]
     return math.exp(-statistics.median(slopes)) - 1
+
+
+def _apart(one: Position, other: Position) -> timedelta:
+    """How far apart two places in the week are, either way round."""
+    minutes = abs((one[0] - other[0]) * 1440 + (one[1] - other[1]) * 60 + one[2] - other[2])
+    return timedelta(minutes=min(minutes, 7 * 1440 - minutes))
 
 
 def _by_position(samples: Sequence[Sample], zone: tzinfo) -> dict[Position, list[Sample]]:

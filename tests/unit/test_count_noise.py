@@ -130,3 +130,22 @@ def test_on_a_poisson_ramp_every_hour_gets_poisson_noise() -> None:
         band = history.band(SLOT + hour * HOUR)
         assert band is not None
         assert 0.5 <= band.noise < 0.7
+
+
+def test_values_other_than_counts_pool_one_noise_figure_from_the_nearer_slots_only() -> None:
+    # A ratio, calm around SLOT and wild twelve hours away: the wild hours do not widen SLOT's band.
+    rng = random.Random(4)  # noqa: S311  # test data, not secrets
+    samples = [
+        Sample(
+            at=SLOT - timedelta(weeks=week) + hour * HOUR,
+            value=0.5 + rng.gauss(0, 0.2 if abs(hour) > 6 else 0.01),
+        )
+        for week in range(1, 9)
+        for hour in range(-12, 13)
+    ]
+    near = SeasonalHistory(samples, zone=UTC, rule=RULE, now=SLOT, pooled_within=3 * HOUR).band(SLOT)
+    everything = SeasonalHistory(samples, zone=UTC, rule=RULE, now=SLOT).band(SLOT)
+    assert near is not None
+    assert everything is not None
+    assert not near.counts
+    assert 0.005 < near.noise < 0.02 < everything.noise
