@@ -84,7 +84,7 @@ class Scheduler:
 
     def tick(self, *, now: datetime) -> TickReport:
         """Schedule every due KPI (in batches, within the time budget), then sweep lost work."""
-        report = TickReport(batch_size=self._settings.execution_batch_size)
+        report = TickReport(batch_size=self._settings.batch_size)
         started = time.monotonic()
         while self._schedule_batch(now, report) == BATCH_SIZE:
             if time.monotonic() - started > self._budget_s:
