@@ -64,12 +64,14 @@ class CatchAll:
 
 
 async def _api_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, ApiError)  # noqa: S101 - registered for ApiError only
+    if not isinstance(error, ApiError):  # registered for ApiError only
+        raise error
     return JSONResponse({"error": error.text}, status_code=error.status)
 
 
 async def _validation_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, RequestValidationError)  # noqa: S101 - registered for it only
+    if not isinstance(error, RequestValidationError):  # registered for RequestValidationError only
+        raise error
     if request.url.path.endswith("/ack"):  # the ack link's page answers in HTML, to people
         from shared.api.ack_page import problem_page
 
@@ -99,7 +101,8 @@ def _problem(problem: Any) -> str:
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, HTTPException)  # noqa: S101 - registered for it only
+    if not isinstance(error, HTTPException):  # registered for HTTPException only
+        raise error
     text = {404: "path: no such route", 405: "method: not allowed on this route"}.get(
         error.status_code, str(error.detail)
     )

@@ -17,6 +17,7 @@ from shared.domain.observation import Observation
 from shared.domain.schedule import latest_slot_at_or_before, next_slot_after
 from shared.domain.seasonal import (
     NEIGHBOURS,
+    POOLED_NEIGHBOURS,
     RUN_SLOTS,
     Band,
     Residual,
@@ -64,6 +65,8 @@ class SeasonalPlan:
     ranges: tuple[tuple[datetime, datetime], ...]
     #: the scheduled slots just before the anchor whose values a run of slots ends with, newest first
     recent: tuple[datetime, ...] = ()
+    #: how far either side of the anchor the one noise figure of values other than counts is pooled from
+    pooled_span: timedelta | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -87,12 +90,17 @@ def seasonal_plan(kpi: Kpi, slot: datetime) -> SeasonalPlan:
     for the nearest scheduled slot."""
     anchor = nearest_slot(kpi.schedule, slot)
     zone = zone_of(kpi.schedule)
-    span = min(NEIGHBOURS * (next_slot_after(kpi.schedule, anchor) - anchor), _MAX_SPAN)
+    period = next_slot_after(kpi.schedule, anchor) - anchor
+    span = min(NEIGHBOURS * period, _MAX_SPAN)
     recent = _slots_before(kpi.schedule, anchor, RUN_SLOTS - 1, reach=_MAX_SPAN)
     back = max(span, anchor - recent[-1]) if recent else span
     weeks = earlier_slots(anchor, zone, kpi.rule.baseline.weeks_back)
     return SeasonalPlan(
-        anchor=anchor, zone=zone, ranges=tuple((at - back, at + span) for at in weeks), recent=recent
+        anchor=anchor,
+        zone=zone,
+        ranges=tuple((at - back, at + span) for at in weeks),
+        recent=recent,
+        pooled_span=min(POOLED_NEIGHBOURS * period, _MAX_SPAN),
     )
 
 
@@ -225,6 +233,7 @@ def _seasonal_verdict(
         zone=plan.zone,
         rule=rule,
         now=plan.anchor,
+        pooled_within=plan.pooled_span,
     )
     band = history.band(plan.anchor)
     if band is None or observation.current is None:

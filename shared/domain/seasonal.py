@@ -5,45 +5,48 @@ The **expected** value is the median of the key's values at the same slot 1..`we
 
 The **band** around it is `tolerance` robust standard deviations of the KPI's noise wide on each side. One
 slot's eight earlier values are too few to estimate noise (their MAD alone makes a false alert a day on
-ordinary Poisson counts), so the noise is pooled over the slot and its neighbours (the slots up to three
-periods either side, in the same earlier weeks) as *leave-one-out* prediction errors: each earlier value
-against the median of the other values of its own slot, which is exactly the error the detector makes
-when it compares a new value with a median. Counts (non-negative whole numbers) are compared in a
-variance-stabilised space (`sqrt(x + 3/8)`, Anscombe), where Poisson noise has a standard deviation near
-1/2 whatever the rate, so busy afternoons and quiet nights share one noise estimate; their noise is never
-taken below that Poisson level (widened for the median's own error: `1/2 x sqrt(1 + pi / 2n)` for a median
-of n values), so a quiet stretch of history cannot make the band too narrow. The band is mapped back to
-the KPI's own units and is never narrower than
-`deviation_percent` % of |expected| or `noise_floor` on each side: the statistics decide, the percentage and
-the floor keep a breach material.
+ordinary Poisson counts), so the noise is learnt from the slot and its neighbours (the slots up to twelve
+periods, at most three days, either side, in the same earlier weeks) as *leave-one-out* prediction errors:
+each earlier value against the median of the other values of its own slot, which is exactly the error the
+detector makes when it compares a new value with a median.
+
+Counts (non-negative whole numbers) are compared in a variance-stabilised space (`sqrt(x + 3/8)`,
+Anscombe), where Poisson noise has a standard deviation near 1/2 whatever the rate. Their noise is a
+model of the level (`shared.domain.count_noise`): Poisson noise times an overdispersion `scale x (1 +
+growth x level)` fitted to the errors, so a quiet hour next to busy overdispersed ones gets a band near
+Poisson width and a busy one a wider band; it is never taken below Poisson noise around a median of n
+values (`1/2 x sqrt(1 + pi / 2n)`), so a quiet stretch of history cannot make the band too narrow. Other
+values share one noise figure: the trimmed RMS of the errors of the slots up to three periods either side
+(`pooled_within`). The band is mapped back to the KPI's own units and is never narrower than
+`deviation_percent` % of |expected| or `noise_floor` on each side: the statistics decide, the percentage
+and the floor keep a breach material.
 
 Fewer than three usable earlier values at the slot give no baseline (the other rules still apply).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from statistics import NormalDist
 
+from shared.domain import count_noise
 from shared.domain.clock import require_aware
+from shared.domain.count_noise import LooError, trimmed_rms
 
 MIN_VALUES = 3
-#: The neighbouring slots on each side whose earlier weeks also feed the noise estimate.
-NEIGHBOURS = 3
-#: The noise is the root mean square of the smallest 90 % of the absolute leave-one-out errors, divided by
-#: what that is for standard normal errors (`_trimmed_rms`): nearly as efficient as a standard deviation,
-#: so the band's width wavers less from slot to slot than with a MAD, and still unmoved by the largest
-#: tenth of the errors.
+#: The neighbouring slots on each side whose earlier weeks also feed the noise estimate (of counts: the
+#: level model needs errors over a range of levels), and those that feed the one noise figure of other values.
+NEIGHBOURS = 12
+POOLED_NEIGHBOURS = 3
+#: The noise of values other than counts is the root mean square of the smallest 90 % of the absolute
+#: leave-one-out errors, divided by what that is for standard normal errors (`trimmed_rms`).
 _KEPT = 0.9
-#: Anscombe's offset, and the standard deviation of Poisson counts in its space.
+#: Anscombe's offset (counts are judged in the space of `sqrt(x + 3/8)`).
 _ANSCOMBE = 3 / 8
-_POISSON_SD = 0.5
 _WEEK = timedelta(weeks=1)
 #: The run rule (see `RunRule` and docs/kpis.md): the slots a run spans at most (the judged one and the
 #: three before it, whose earlier weeks the band's neighbourhood already reads), the evidence each slot's
@@ -182,7 +185,13 @@ class SeasonalHistory:
     so a KPI that grows a few per cent a week is not judged against the level of a month ago."""
 
     def __init__(
-        self, samples: Sequence[Sample], *, zone: tzinfo, rule: SeasonalRule, now: datetime | None = None
+        self,
+        samples: Sequence[Sample],
+        *,
+        zone: tzinfo,
+        rule: SeasonalRule,
+        now: datetime | None = None,
+        pooled_within: timedelta | None = None,
     ) -> None:
         if rule.tolerance <= 0 or rule.weeks_back < 1:
             raise ValueError(f"a seasonal rule needs a positive tolerance and weeks_back, got {rule}")
@@ -195,7 +204,14 @@ class SeasonalHistory:
         if now is not None and usable and all(s.value >= 0 for s in usable):
             self.growth = _weekly_trend(groups, self._forward, now)
         self._groups = {where: [self._carried(s, now) for s in group] for where, group in groups.items()}
-        self._noise = _pooled_noise(self._groups.values())
+        errors = _loo_errors(self._groups.values(), self._back)
+        self.count_noise = count_noise.fit(errors) if self.counts else None
+        self._noise = 0.0
+        if not self.counts:  # one figure, from the slots within `pooled_within` of `now` in the week
+            near = self._groups
+            if now is not None and pooled_within is not None:
+                near = {w: g for w, g in near.items() if _apart(w, position(now, zone)) <= pooled_within}
+            self._noise = _pooled_noise(_loo_errors(near.values(), self._back))
 
     def _carried(self, sample: Sample, now: datetime | None) -> tuple[datetime, float, float]:
         """The sample's instant, value, and value in the band's space carried forward to `now` by the
@@ -216,15 +232,15 @@ class SeasonalHistory:
         )
         if len(same) < MIN_VALUES:
             return None
-        noise = self._noise
-        if self.counts:  # never below Poisson noise around a median of len(same) values
-            noise = max(noise, _POISSON_SD * math.sqrt(1 + math.pi / (2 * len(same))))
         if self.growth:
             centre = float(statistics.median(y for _at, _value, y in same))
             expected = self._back(centre)
         else:
             expected = float(statistics.median(value for _at, value, _y in same))
             centre = self._forward(expected)
+        noise = self._noise
+        if self.count_noise is not None:  # at the slot's own level, never below Poisson noise
+            noise = self.count_noise.prediction_sd(expected, len(same))
         lower = self._back(centre - rule.tolerance * noise)
         upper = self._back(centre + rule.tolerance * noise)
         half = max(rule.deviation_percent / 100 * abs(expected), rule.noise_floor)
@@ -273,6 +289,12 @@ def _weekly_trend(
     return math.exp(-statistics.median(slopes)) - 1
 
 
+def _apart(one: Position, other: Position) -> timedelta:
+    """How far apart two places in the week are, either way round."""
+    minutes = abs((one[0] - other[0]) * 1440 + (one[1] - other[1]) * 60 + one[2] - other[2])
+    return timedelta(minutes=min(minutes, 7 * 1440 - minutes))
+
+
 def _by_position(samples: Sequence[Sample], zone: tzinfo) -> dict[Position, list[Sample]]:
     groups: dict[Position, list[Sample]] = defaultdict(list)
     for sample in samples:
@@ -280,29 +302,30 @@ def _by_position(samples: Sequence[Sample], zone: tzinfo) -> dict[Position, list
     return groups
 
 
-def _pooled_noise(groups: Iterable[Sequence[tuple[datetime, float, float]]]) -> float:
-    """The robust standard deviation of leave-one-out errors pooled over every group of 3+ values."""
-    errors: list[float] = []
+def _loo_errors(
+    groups: Iterable[Sequence[tuple[datetime, float, float]]], back: Callable[[float], float]
+) -> list[LooError]:
+    """Each value of every group of 3+ against the median of the other values of its group (in the band's
+    space), with the group's level (its median in the KPI's units)."""
+    errors: list[LooError] = []
     for group in groups:
         values = [y for _at, _value, y in group]
         if len(values) < MIN_VALUES:
             continue
+        level = back(float(statistics.median(values)))
         for i, value in enumerate(values):
-            errors.append(abs(value - statistics.median(values[:i] + values[i + 1 :])))
+            others = values[:i] + values[i + 1 :]
+            errors.append(LooError(error=value - statistics.median(others), level=level, others=len(others)))
+    return errors
+
+
+def _pooled_noise(errors: Sequence[LooError]) -> float:
+    """The robust standard deviation of leave-one-out errors pooled over every group."""
     if not errors:
         return 0.0
-    errors.sort()
-    kept = max(1, math.floor(len(errors) * _KEPT))
-    return math.sqrt(statistics.fmean(e * e for e in errors[:kept])) / _trimmed_rms(kept / len(errors))
-
-
-@functools.cache
-def _trimmed_rms(share: float) -> float:
-    """The root mean square of the smallest `share` of |Z| for standard normal Z."""
-    if share >= 1:
-        return 1.0
-    q = NormalDist().inv_cdf((1 + share) / 2)
-    return math.sqrt(1 - 2 * q * NormalDist().pdf(q) / share)
+    absolute = sorted(abs(e.error) for e in errors)
+    kept = max(1, math.floor(len(absolute) * _KEPT))
+    return math.sqrt(statistics.fmean(e * e for e in absolute[:kept])) / trimmed_rms(kept / len(absolute))
 
 
 def _anscombe(value: float) -> float:

@@ -34,7 +34,7 @@ from shared.domain.clock import Clock, utc_now
 from shared.domain.execution import Claim, ExecutionOutcome, ExecutionStatus
 from shared.domain.kpi import Kpi
 from shared.domain.schedule import window
-from shared.services.alerting import AlertRecorder
+from shared.services.alerts.transitions import AlertRecorder
 from shared.services.baselines import read_baselines
 from shared.services.execution_batch import (
     INVOCATIONS,

@@ -23,7 +23,7 @@ from shared.domain.execution import ExecutionOutcome
 from shared.errors import InvalidMessage
 from shared.messages import KPI_EXECUTIONS, execution_message, parse_execution_message
 from shared.queues import QueueSender
-from shared.services.alerting import AlertRecorder
+from shared.services.alerts.transitions import AlertRecorder
 from shared.services.dead_letters import DeadLetters
 from shared.services.execution import Executor
 from shared.services.execution_report import ExecutionReport

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from shared.domain.alert import EventRef
 from shared.domain.evaluation import Evaluation
 from shared.domain.execution import ExecutionOutcome
-from shared.services.alerting import Transitioned
+from shared.services.alerts.transitions import Transitioned
 
 
 @dataclass(kw_only=True, slots=True)

@@ -22,7 +22,7 @@ from shared.domain.evaluation import Evaluation
 from shared.domain.execution import ExecutionOutcome, ExecutionStatus
 from shared.domain.kpi import Kpi
 from shared.errors import KpiInactive, KpiNotFound
-from shared.services.alerting import FAILURE_KEY
+from shared.services.alerts.transitions import FAILURE_KEY
 from shared.services.baselines import read_baseline
 from shared.services.execution import Executor
 from shared.services.execution_report import ExecutionReport

@@ -23,7 +23,7 @@ from shared.db.scheduling import Advance, DueKpi
 from shared.db.status import heartbeat
 from shared.domain.alert import EventRef
 from shared.domain.schedule import next_slot_after
-from shared.services.alerting import AlertRecorder
+from shared.services.alerts.transitions import AlertRecorder
 from shared.settings import Settings
 
 log = logging.getLogger("mgrid.scheduler")
@@ -84,7 +84,7 @@ class Scheduler:
 
     def tick(self, *, now: datetime) -> TickReport:
         """Schedule every due KPI (in batches, within the time budget), then sweep lost work."""
-        report = TickReport(batch_size=self._settings.execution_batch_size)
+        report = TickReport(batch_size=self._settings.batch_size)
         started = time.monotonic()
         while self._schedule_batch(now, report) == BATCH_SIZE:
             if time.monotonic() - started > self._budget_s:

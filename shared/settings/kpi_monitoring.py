@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.settings.section import Section, check_interval, valid_cron
+from shared.settings.section import Section, check_interval, empty_is_none, valid_cron
 
 #: Most execution ids in one `kpi-executions` message (about 1.5 KB of JSON, far below the 64 KB limit).
 MAX_EXECUTION_BATCH = 32
@@ -60,12 +60,13 @@ class KpiMonitoringSettings(Section):
         alias="MaxAttempts",
         description="Attempts at an execution whose executor died (lease expired) before it is failed.",
     )
-    execution_batch_size: int = Field(
-        16,
+    execution_batch_size: int | None = Field(
+        None,
         ge=1,
         le=MAX_EXECUTION_BATCH,
         alias="ExecutionBatchSize",
-        description="Most executions per kpi-executions message (packed per source); 1: a message each.",
+        description="Most executions per kpi-executions message (packed per source); 1: a message each. "
+        "Unset: the largest batch whose worst case (below) fits 1800 s, at most 32 (30 with the defaults).",
     )
     execution_batch_parallelism: int = Field(
         16,
@@ -82,6 +83,7 @@ class KpiMonitoringSettings(Section):
     )
 
     _valid_schedule = field_validator("schedule")(valid_cron)
+    _unset = field_validator("execution_batch_size", mode="before")(empty_is_none)
 
     @model_validator(mode="after")
     def _agree(self) -> KpiMonitoringSettings:
@@ -89,7 +91,7 @@ class KpiMonitoringSettings(Section):
         worst = self.batch_worst_case_seconds
         if worst > MAX_BATCH_SECONDS:
             raise ValueError(
-                f"a batch's worst case, ceil(ExecutionBatchSize {self.execution_batch_size} / min("
+                f"a batch's worst case, ceil(ExecutionBatchSize {self.batch_size} / min("
                 f"ExecutionBatchParallelism {self.execution_batch_parallelism}, MaxParallelKpis "
                 f"{self.max_parallel_kpis})) x ExecutionTimeoutSeconds {self.execution_timeout_seconds} = "
                 f"{worst} s, must be at most {MAX_BATCH_SECONDS} s (host.json functionTimeout is 35 min): "
@@ -98,9 +100,21 @@ class KpiMonitoringSettings(Section):
         return self
 
     @property
+    def batch_size(self) -> int:
+        """Most execution ids per message: ExecutionBatchSize, or unset the largest batch that fits the bound
+        on its worst case (every wave running into the timeout), at most MAX_EXECUTION_BATCH."""
+        if self.execution_batch_size is not None:
+            return self.execution_batch_size
+        waves = MAX_BATCH_SECONDS // self.execution_timeout_seconds
+        return max(1, min(MAX_EXECUTION_BATCH, waves * self._at_once))
+
+    @property
     def batch_worst_case_seconds(self) -> int:
         """The longest one message's executions can take when each runs into its timeout: in waves of at most
         ExecutionBatchParallelism, and of at most MaxParallelKpis when they share a source."""
-        at_once = min(self.execution_batch_parallelism, self.max_parallel_kpis)
-        waves = -(-self.execution_batch_size // at_once)
+        waves = -(-self.batch_size // self._at_once)
         return waves * self.execution_timeout_seconds
+
+    @property
+    def _at_once(self) -> int:
+        return min(self.execution_batch_parallelism, self.max_parallel_kpis)

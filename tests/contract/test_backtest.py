@@ -92,7 +92,7 @@ def test_a_warm_up_incident_is_judged_a_breach_and_left_out_of_later_seasonal_ba
         101, rel=0.01
     )  # median of 100, 102, 102, 100 at the next hour
     assert result.episodes == []
-    warm_up = 4 * 168 + 3 + 1  # four weeks, the three neighbouring hours, the daylight-saving margin
+    warm_up = 4 * 168 + 12 + 1  # four weeks, the twelve neighbouring hours, the daylight-saving margin
     assert told[-1] == ("Deposits", warm_up + 2, warm_up + 2)
     assert len(told) == 2  # one line per batch of 500 slots
 

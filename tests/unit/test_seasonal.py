@@ -167,14 +167,23 @@ def seasonal_kpi(direction: Direction = Direction.BOTH) -> Kpi:
     )
 
 
-def test_a_plan_reads_the_slot_and_three_neighbours_either_side_in_each_earlier_week() -> None:
+def test_a_plan_reads_the_slot_and_twelve_neighbours_either_side_in_each_earlier_week() -> None:
     plan = seasonal_plan(seasonal_kpi(), SLOT)
     assert plan.anchor == SLOT
     assert len(plan.ranges) == 8
     assert plan.ranges[0] == (
-        SLOT - timedelta(weeks=1, hours=3),
-        SLOT - timedelta(weeks=1) + timedelta(hours=3),
+        SLOT - timedelta(weeks=1, hours=12),
+        SLOT - timedelta(weeks=1) + timedelta(hours=12),
     )
+
+
+def test_a_daily_kpi_reads_its_neighbours_at_most_three_days_either_side() -> None:
+    daily = make_kpi(
+        schedule=Schedule(frequency_minutes=1440),
+        rule=Rule(deviation_percent=0, baseline=Baseline(mode=BaselineMode.SEASONAL, weeks_back=8)),
+    )
+    start, end = seasonal_plan(daily, SLOT.replace(hour=0)).ranges[0]
+    assert end - start == timedelta(days=6)
 
 
 @pytest.mark.parametrize(

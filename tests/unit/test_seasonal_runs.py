@@ -151,7 +151,7 @@ def recent(values: list[float], *, breaches: list[bool] | None = None) -> dict[s
 def test_a_plan_names_the_three_slots_before_the_judged_one() -> None:
     plan = seasonal_plan(seasonal_kpi(), SLOT)
     assert plan.recent == (SLOT - HOUR, SLOT - 2 * HOUR, SLOT - 3 * HOUR)
-    assert plan.ranges[0][0] == SLOT - timedelta(weeks=1, hours=3)
+    assert plan.ranges[0][0] == SLOT - timedelta(weeks=1, hours=12)
 
 
 def at_z(history: SeasonalHistory, at: datetime, z: float) -> float:

@@ -25,7 +25,7 @@ SEED_DEFAULTS = {
     "Worker__KpiMonitoring__SkipRunningKpis": True,
     "Worker__KpiMonitoring__ResendAfterSeconds": 600,
     "Worker__KpiMonitoring__MaxAttempts": 3,
-    "Worker__KpiMonitoring__ExecutionBatchSize": 16,
+    "Worker__KpiMonitoring__ExecutionBatchSize": None,
     "Worker__KpiMonitoring__ExecutionBatchParallelism": 16,
     "KpiSchedulerSchedule": "0 * * * * *",
     "Worker__ScheduledTasks__Enabled": True,
@@ -330,7 +330,7 @@ def test_settings_show_masks_source_and_monitoring_passwords(monkeypatch: pytest
 def test_a_batch_whose_worst_case_outlasts_the_function_timeout_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert Settings.load().worker.kpi_monitoring.batch_worst_case_seconds == 1200  # 16 in waves of 5 x 300 s
+    assert Settings.load().worker.kpi_monitoring.batch_worst_case_seconds == 1800  # 30 in waves of 5 x 300 s
     monkeypatch.setenv("Worker__KpiMonitoring__ExecutionTimeoutSeconds", "900")
     monkeypatch.setenv("Worker__KpiMonitoring__ExecutionBatchSize", "8")
     monkeypatch.setenv("Worker__KpiMonitoring__MaxParallelKpis", "3")  # a batch of one source: waves of 3
@@ -342,3 +342,25 @@ def test_a_batch_whose_worst_case_outlasts_the_function_timeout_is_refused(
     assert "= 2700 s, must be at most 1800 s" in problem
     monkeypatch.setenv("Worker__KpiMonitoring__MaxParallelKpis", "8")
     assert Settings.load().worker.kpi_monitoring.batch_worst_case_seconds == 900
+
+
+@pytest.mark.parametrize(
+    ("environment", "size"),
+    [
+        ({}, 30),  # 1800 s / 300 s = 6 waves of min(8, 5)
+        ({"Worker__KpiMonitoring__ExecutionTimeoutSeconds": "600"}, 15),  # 3 waves of 5
+        ({"Worker__KpiMonitoring__ExecutionTimeoutSeconds": "1800"}, 5),  # one wave
+        ({"Worker__KpiMonitoring__MaxParallelKpis": "20"}, 32),  # 6 waves of 8, capped at 32
+        ({"Worker__KpiMonitoring__ExecutionBatchParallelism": "1"}, 6),  # 6 waves of 1
+        ({"Worker__KpiMonitoring__ExecutionBatchSize": "16"}, 16),  # set: as set
+        ({"Worker__KpiMonitoring__ExecutionBatchSize": ""}, 30),  # empty: unset
+    ],
+)
+def test_an_unset_batch_size_is_the_largest_whose_worst_case_fits(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], size: int
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monitoring = Settings.load().worker.kpi_monitoring
+    assert monitoring.batch_size == size
+    assert monitoring.batch_worst_case_seconds <= 1800

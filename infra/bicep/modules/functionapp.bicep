@@ -90,7 +90,7 @@ var defaultSettings = {
   Worker__KpiMonitoring__SkipRunningKpis: 'true'
   Worker__KpiMonitoring__ResendAfterSeconds: '600'
   Worker__KpiMonitoring__MaxAttempts: '3'
-  Worker__KpiMonitoring__ExecutionBatchSize: '16'
+  Worker__KpiMonitoring__ExecutionBatchSize: ''
   Worker__KpiMonitoring__ExecutionBatchParallelism: '16'
   KpiSchedulerSchedule: '0 * * * * *'
   Worker__ScheduledTasks__Enabled: 'true'
