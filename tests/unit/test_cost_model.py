@@ -134,9 +134,9 @@ def test_the_command_rewrites_only_its_section(tmp_path: Path, capsys):
     assert text.startswith("# Before\n\n<!-- cost:start -->\n## Cost model")
     assert text.endswith("<!-- cost:end -->\n\n## After\n")
     assert "stale figures" not in text
-    # The default N (16) misses the storage target at 10,000 KPIs a minute; N=32 meets it.
-    assert "N=16, 10,000 KPIs a minute): storage transactions and invocations per execution <= 0.1: FAIL" in (
+    # The default N (30) meets the storage target at 10,000 KPIs a minute; N=16 misses it.
+    assert "N=30, 10,000 KPIs a minute): storage transactions and invocations per execution <= 0.1: PASS" in (
         capsys.readouterr().out
     )
-    assert cost.main(["--output", str(results), "--ids-per-message", "32"]) == 0
-    assert "PASS" in capsys.readouterr().out
+    assert cost.main(["--output", str(results), "--ids-per-message", "16"]) == 0
+    assert "FAIL" in capsys.readouterr().out
