@@ -184,10 +184,10 @@ PER_INVOCATION_CPU_MS = 6.32 - TODAY_CPU_MS
 BATCHED_STATEMENTS = 1.25
 BATCHED_ROUND_TRIPS = 2.0
 BATCHED_CPU_MS = 0.83
-# The batch an unset ExecutionBatchSize gives with the default slots (5) and timeout (300 s): the largest whose
-# worst case fits 1800 s. The per-execution costs above were measured with batches of 16 in waves of 8, the
-# nearest measured configuration to the default waves of 5 (MaxParallelKpis); waves of 16 cost less (RESULTS.md,
-# run of 06:50 UTC: 0.69 statements, 0.97 round trips, 0.56 ms).
+# The batch an unset ExecutionBatchSize gives with the default slots (5) and timeout (300 s): the largest
+# whose worst case fits 1800 s. The per-execution costs above were measured with batches of 16 in waves of 8,
+# the nearest measured configuration to the default waves of 5 (MaxParallelKpis); waves of 16 cost less
+# (RESULTS.md, run of 06:50 UTC: 0.69 statements, 0.97 round trips, 0.56 ms).
 BATCH_IDS = 30
 QUEUE_TARGET_PER_S = 2_000  # `queue-scale`
 

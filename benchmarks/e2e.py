@@ -1,9 +1,10 @@
 """End to end: executions per second through `python -m devhost` and Azurite, with 1 and 3 host processes,
 batching off and on.
 
-`python -m benchmarks.e2e [--output benchmarks/RESULTS.md] [--depth 300] [--batch-sizes 1,16]`
+`python -m benchmarks.e2e [--output benchmarks/RESULTS.md] [--depth 300] [--batch-sizes 1,30]`
 (`make bench-e2e`; about 6 minutes). Each process count runs with messages of one execution
-(`ExecutionBatchSize` 1: batching off) and of 16 (the default), the feeder keeping as many messages queued.
+(`ExecutionBatchSize` 1: batching off) and of 30 (the default batch), the feeder
+keeping as many messages queued.
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust; another server: `MGRID_BENCH_POSTGRES_URL`) and
 Azurite from `npm ci`.
 
@@ -686,7 +687,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     parser.add_argument("--processes", default="1,3", help="host process counts, comma separated")
     parser.add_argument(
-        "--batch-sizes", default="1,16", help="ExecutionBatchSize values, comma separated (1: batching off)"
+        "--batch-sizes", default="1,30", help="ExecutionBatchSize values, comma separated (1: batching off)"
     )
     parser.add_argument("--rounds", type=int, default=2, help="rounds per configuration, alternated")
     parser.add_argument("--depth", type=int, default=300, help="unfinished executions the feeder keeps")
