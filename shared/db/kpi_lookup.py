@@ -13,15 +13,18 @@ from shared.errors import KpiNotFound
 
 def find_kpi(connection: Connection, reference: str) -> int:
     """The id of the KPI whose id or indicator (case-insensitive) is `reference`; `KpiNotFound` if none."""
-    condition = (
-        kpis.c.id == int(reference)
-        if reference.isdigit()
-        else func.lower(kpis.c.indicator) == reference.lower()
-    )
-    kpi_id = connection.scalar(select(kpis.c.id).where(condition))
-    if kpi_id is None:
+    return find_kpi_named(connection, reference)[0]
+
+
+def find_kpi_named(connection: Connection, reference: str) -> tuple[int, str]:
+    """The id and indicator of the KPI whose id or indicator (case-insensitive, surrounding blanks ignored) is
+    `reference`; `KpiNotFound` if none."""
+    typed = reference.strip()
+    condition = kpis.c.id == int(typed) if typed.isdigit() else func.lower(kpis.c.indicator) == typed.lower()
+    row = connection.execute(select(kpis.c.id, kpis.c.indicator).where(condition)).first()
+    if row is None:
         raise KpiNotFound(reference)
-    return int(kpi_id)
+    return int(row.id), str(row.indicator)
 
 
 def indicator_and_activity(connection: Connection, kpi_id: int) -> tuple[str, bool]:

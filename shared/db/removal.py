@@ -7,7 +7,7 @@ transaction; the caller resolves the KPI's open alerts (and sends their resolved
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from shared.db.tables import (
     alert_events,
@@ -22,20 +22,6 @@ from shared.db.tables import (
     outbox,
 )
 from shared.domain.alert import UNRESOLVED
-from shared.errors import KpiNotFound
-
-
-def find_kpi(connection: Connection, reference: str) -> tuple[int, str]:
-    """The id and indicator of the KPI whose id or indicator (any case) is `reference`."""
-    condition = (
-        kpis.c.id == int(reference)
-        if reference.strip().isdigit()
-        else func.lower(kpis.c.indicator) == reference.strip().lower()
-    )
-    row = connection.execute(select(kpis.c.id, kpis.c.indicator).where(condition)).first()
-    if row is None:
-        raise KpiNotFound(reference)
-    return int(row.id), str(row.indicator)
 
 
 def unschedule(connection: Connection, kpi_id: int) -> None:

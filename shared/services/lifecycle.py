@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from shared.db import contacts as contact_store
 from shared.db import removal
 from shared.db import silences as silence_store
+from shared.db.kpi_lookup import find_kpi_named
 from shared.definitions import Definitions, parse_definitions, read_document
 from shared.errors import ContactNotFound, PermanentError
 from shared.notify import target_rules
@@ -111,7 +112,7 @@ class Lifecycle:
     def delete_kpi(self, reference: str, *, by: str) -> KpiDeletion:
         """Delete the KPI named by id or indicator; raises `KpiNotFound`."""
         with self._engine.connect() as connection:
-            kpi_id, indicator = removal.find_kpi(connection, reference)
+            kpi_id, indicator = find_kpi_named(connection, reference)
         return self._delete_kpi(kpi_id, indicator, by=by)
 
     def _delete_kpi(self, kpi_id: int, indicator: str, *, by: str) -> KpiDeletion:
