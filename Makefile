@@ -39,7 +39,7 @@ test: deps
 # RAM disk where there is one with 1 GiB free: on a busy shared disk they cost more than the tests' own work
 # (the contract tests took 31-37 s against 18-20 s, back to back on a loaded 2-core machine).
 FAST_PLUGINS_OFF := -p no:schemathesis -p no:anyio -p no:hypothesispytest
-FAST_TMPDIR := $(shell df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 && $$4 > 1048576 {print "/dev/shm"}')
+FAST_TMPDIR = $(shell df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 && $$4 > 1048576 {print "/dev/shm"}')
 test-fast: $(PY_STAMP)
 	$(if $(FAST_TMPDIR),TMPDIR=$(FAST_TMPDIR) )$(BIN)/pytest $(FAST_PLUGINS_OFF) \
 		-m "not postgres" tests/unit tests/contract

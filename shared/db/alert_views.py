@@ -6,6 +6,7 @@ contact_id, channel))."""
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -38,6 +39,11 @@ _ALERT_COLUMNS = (
     alerts.c.upper_value,
 )
 
+#: What `mgrid alerts list` shows of an alert: the columns of `_ALERT_COLUMNS` an `AlertSummary` holds.
+_SUMMARY_COLUMNS = tuple(
+    column for column in _ALERT_COLUMNS if column.name in {field.name for field in fields(AlertSummary)}
+)
+
 
 def alert_page(
     connection: Connection,
@@ -66,21 +72,7 @@ def alert_page(
 def recent_alerts(connection: Connection, *, status: AlertStatus | None, limit: int) -> list[AlertSummary]:
     """The newest alerts first by opening time (optionally of one status), with their KPI's indicator."""
     query = (
-        select(
-            alerts.c.id,
-            kpis.c.indicator,
-            alerts.c.metric_key,
-            alerts.c.kind,
-            alerts.c.status,
-            alerts.c.severity,
-            alerts.c.escalation_level,
-            alerts.c.opened_at,
-            alerts.c.last_triggered_at,
-            alerts.c.resolved_at,
-            alerts.c.current_value,
-            alerts.c.baseline_value,
-            alerts.c.deviation_percent,
-        )
+        select(*_SUMMARY_COLUMNS)
         .select_from(alerts.outerjoin(kpis, kpis.c.id == alerts.c.kpi_id))
         .order_by(alerts.c.opened_at.desc(), alerts.c.id.desc())
         .limit(limit)

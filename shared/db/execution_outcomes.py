@@ -8,17 +8,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Connection, bindparam, case, cast, update
 from sqlalchemy.sql.dml import Update
 
 from shared.db.statements import in_list
 from shared.db.tables import kpi_executions
-from shared.domain.execution import ExecutionStatus
-
-if TYPE_CHECKING:
-    from shared.db.executions import Claim
+from shared.domain.execution import Claim, ExecutionStatus
 
 _FINISH = (
     update(kpi_executions)

@@ -201,8 +201,7 @@ def _record_many(count: int, dialect: str) -> Update:
     `UNION ALL` (a `VALUES` list would be shorter, but SQLAlchemy compiles it anew on every execution): short
     whatever the size (psycopg parses a statement's text again on every execution when it is over 4 KB,
     which a CASE per column was from 8 KPIs on: about as much CPU as the rest of the group's recording).
-    SQLite, where UPDATE ... FROM
-    needs 3.33, picks them with a CASE on the id per column."""
+    SQLite, where UPDATE ... FROM needs 3.33, picks them with a CASE on the id per column."""
     ids = [bindparam(f"p_id{i}", type_=Integer()) for i in range(count)]
     slots = [bindparam(f"p_slot{i}", type_=UtcDateTime()) for i in range(count)]
     results = [bindparam(f"p_ok{i}", type_=Integer()) for i in range(count)]

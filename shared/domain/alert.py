@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -72,17 +72,8 @@ class AlertSummary:
     def as_json(self) -> dict[str, Any]:
         """The summary as a JSON object (times stay datetimes: the caller chooses their text)."""
         return {
-            "id": self.id,
-            "indicator": self.indicator,
-            "metric_key": self.metric_key,
+            **asdict(self),
             "kind": self.kind.value,
             "status": self.status.value,
             "severity": self.severity.value,
-            "escalation_level": self.escalation_level,
-            "opened_at": self.opened_at,
-            "last_triggered_at": self.last_triggered_at,
-            "resolved_at": self.resolved_at,
-            "current_value": self.current_value,
-            "baseline_value": self.baseline_value,
-            "deviation_percent": self.deviation_percent,
         }

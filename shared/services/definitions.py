@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -77,13 +77,7 @@ class KpiSummary:
     def as_json(self) -> dict[str, Any]:
         """The summary as a JSON object, `next_run_at` in ISO 8601 UTC."""
         return {
-            "id": self.id,
-            "indicator": self.indicator,
-            "owner": self.owner,
-            "priority": self.priority,
-            "source": self.source,
-            "schedule": self.schedule,
-            "is_active": self.is_active,
+            **asdict(self),
             "next_run_at": None if self.next_run_at is None else self.next_run_at.isoformat(),
         }
 
