@@ -81,7 +81,7 @@ class RunMetric(BaseModel):
 
 
 class RunTransition(BaseModel):
-    id: int
+    id: int | None = Field(description="The alert's id; null for an alert a dry run would open.")
     transition: str
 
 

@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from shared.db.tables import alert_events, kpi_executions, kpis
+from shared.db.tables import alert_events, alerts, kpi_executions, kpis
 from tests.api.seed import Demo
 from tests.conftest import Database
-from tests.factories import NOW
+from tests.factories import NOW, insert_kpi, make_kpi
 
 
 def test_the_kpi_list_gives_each_kpi_its_state_open_alerts_and_latest_metrics(
@@ -227,3 +227,21 @@ def test_a_plain_run_of_an_inactive_kpi_is_a_conflict_and_a_dry_run_still_runs(
     assert "inactive" in response.json()["error"]
     response = client.post(f"/api/kpis/{demo.deposits}/run", json={"dry_run": True})
     assert (response.status_code, response.json()["dry_run"]) == (200, True)
+
+
+def test_a_dry_run_that_would_open_an_alert_names_no_alert_id(
+    client: TestClient, demo: Demo, database: Database
+) -> None:
+    spike = make_kpi(
+        indicator="Spike", sql_text="SELECT 'k' AS key, 100 AS current_value, 10 AS historical_value"
+    )
+    with database.engine.begin() as connection:
+        spike_id = insert_kpi(connection, spike)
+    response = client.post(f"/api/kpis/{spike_id}/run", json={"dry_run": True})
+    assert response.status_code == 200
+    assert response.json()["alerts"] == [{"id": None, "transition": "opened"}]
+    with database.engine.connect() as connection:
+        assert (
+            connection.scalar(select(func.count()).select_from(alerts).where(alerts.c.kpi_id == spike_id))
+            == 0
+        )
