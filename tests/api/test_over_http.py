@@ -8,9 +8,9 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from shared.db.tables import alerts
+from shared.db.tables import alerts, silences
 from shared.domain.ack_token import issue
 from tests.api.seed import Demo
 from tests.api.served import ACK_SECRET, Served, served
@@ -33,6 +33,42 @@ def test_every_api_route_needs_the_function_key_in_a_header_or_the_code_paramete
         assert client.get("/api/health").status_code in {200, 503}  # anonymous, served by its own function
         missing = client.get("/api/nowhere", params={"code": served.key})
         assert (missing.status_code, missing.json()) == (404, {"error": "path: no such route"})
+
+
+def test_every_operation_of_the_document_but_the_ack_page_needs_the_key_and_the_open_routes_do_not(
+    served: Served, demo: Demo, database: Database
+) -> None:
+    with httpx.Client(base_url=served.base, timeout=30) as client:
+        document = client.get("/api/openapi.json", headers={"x-functions-key": served.key}).json()
+        operations = [
+            (method.upper(), path)
+            for path, item in document["paths"].items()
+            for method in item
+            if path != "/api/alerts/{alert_id}/ack"
+        ]
+        assert len(operations) >= 11
+        answers = {}
+        for method, path in [
+            *operations,
+            ("GET", "/api/openapi.json"),
+            ("GET", "/api/health/details"),
+            ("GET", "/api/metrics"),
+        ]:
+            concrete = re.sub(r"\{[a-z_]+\}", str(demo.alert), path)
+            body = (
+                {"by": "mallory", "reason": "r", "for": "1h", "kpi": "Deposits"} if method == "POST" else None
+            )
+            answers[f"{method} {path}"] = [
+                client.request(method, concrete, json=body, headers=headers).status_code
+                for headers in ({}, {"x-functions-key": "wrong"})
+            ]
+        assert answers == {name: [401, 401] for name in answers}
+        assert client.get("/api/health").status_code in {200, 503}
+        assert client.get("/api/dashboard").status_code == 200
+        assert client.get(f"/api/alerts/{demo.alert}/ack").status_code == 400  # no token: a page, not 401
+    assert _status(database, demo.alert) == "open"  # nothing acted without the key
+    with database.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(silences)) == 0
 
 
 def test_acknowledge_over_http_records_the_actor(served: Served, demo: Demo) -> None:

@@ -45,11 +45,15 @@ def auth_levels(**environ: str) -> dict[str, str]:
 def test_the_api_needs_the_key_unless_the_platform_signs_people_in(
     environ: dict[str, str], api_level: str
 ) -> None:
-    levels = auth_levels(**environ)
-    assert levels["api"] == api_level
-    assert levels["alert_ack_link"] == "ANONYMOUS"
-    assert levels["health"] == "ANONYMOUS"
-    assert levels["metrics"] == "FUNCTION"
+    # Every HTTP function of the app: only health, the page shell and the ack page are open to all.
+    assert auth_levels(**environ) == {
+        "health": "ANONYMOUS",
+        "dashboard": "ANONYMOUS",
+        "alert_ack_link": "ANONYMOUS",
+        "health_details": "FUNCTION",
+        "metrics": "FUNCTION",
+        "api": api_level,
+    }
 
 
 def test_importing_the_app_does_not_load_fastapi() -> None:
