@@ -13,6 +13,7 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -132,8 +133,7 @@ def test_the_ack_link_of_a_real_email_acknowledges_after_the_post_and_not_after_
     desktop: Page, site: Site
 ) -> None:
     every = ack_links(site.mailbox)
-    if not every:
-        pytest.skip("the demo's notices carry no one-click link yet ({AckUrl} in their templates)")
+    assert every, "the demo's notices carry no one-click link ({AckUrl})"
     links = [(i, link) for i, link in every if api(site, f"alerts/{i}")["status"] == "open"]
     assert links, f"no ack link to an open alert among {every}"
     alert_id, link = links[-1]
@@ -155,8 +155,7 @@ def test_the_view_link_of_a_real_email_opens_the_alerts_details(desktop: Page, s
         for text in message_texts(site.mailbox)
         for link in re.findall(r"https?://[^\s\"<>]+/api/dashboard\?alert=\d+", text)
     }
-    if not links:
-        pytest.skip("the demo's notices carry no view link ({AlertUrl})")
+    assert links, "the demo's notices carry no view link ({AlertUrl})"
     link = sorted(links)[0]
     alert_id = int(link.rsplit("=", 1)[1])
     desktop.goto(f"{link}&code={site.key}")
@@ -210,6 +209,48 @@ def test_a_silence_added_from_the_page_is_listed_and_can_be_ended(desktop: Page,
     row.get_by_role("button", name=f"End silence {silence_id}").click()
     expect(row).to_have_count(0)
     assert api(site, "silences")["items"] == []
+
+
+#: What the page may fetch: its shell and assets, health, the API's routes and Easy Auth's `/.auth/me`.
+READS = re.compile(
+    r"^/(api/dashboard(/assets/[\w.-]+)?|api/health|api/(kpis|alerts|silences)(/.*)?|\.auth/me)$"
+)
+
+
+def test_the_page_refreshes_itself_without_reloading_and_reads_only_the_api_of_its_own_origin(
+    desktop: Page, site: Site
+) -> None:
+    fetched: list[str] = []
+    desktop.on("request", lambda request: fetched.append(request.url))
+    loads: list[str] = []
+    desktop.on("load", lambda page: loads.append(page.url))
+    open_page(desktop, site)
+    desktop.evaluate("window.sameDocument = true")
+    expect(desktop.locator("#tile-silences")).to_have_text("0")
+    headers = {"x-functions-key": site.key}
+    added = requests.post(
+        f"{site.base}/api/silences",
+        json={"kpi": "Deposits", "for": "1h", "by": "Olga Outside", "reason": "changed behind the page"},
+        headers=headers,
+        timeout=10,
+    )
+    assert added.status_code == 201
+    expect(desktop.locator("#tile-silences")).to_have_text("1", timeout=12_000)  # a refresh: every 5 s
+    expect(desktop.locator("#silence-table tbody")).to_contain_text("Olga Outside")
+    ended = requests.delete(
+        f"{site.base}/api/silences/{added.json()['id']}",
+        params={"by": "Olga Outside"},
+        headers=headers,
+        timeout=10,
+    )
+    assert ended.status_code == 200
+    expect(desktop.locator("#tile-silences")).to_have_text("0", timeout=12_000)
+    assert desktop.evaluate("window.sameDocument") is True  # never reloaded
+    assert len(loads) == 1
+    paths = {urlsplit(url).path for url in fetched}
+    assert {urlsplit(url).netloc for url in fetched} == {urlsplit(site.base).netloc}
+    assert {path for path in paths if not READS.match(path)} == set()
+    assert {"/api/kpis", "/api/alerts", "/api/silences", "/api/health"} <= paths
 
 
 def test_without_a_key_the_page_offers_the_sign_in_and_says_how_to_use_a_key(
