@@ -5,7 +5,8 @@ The run: `mgrid` commands as an operator types them (`settings show`, `health`, 
 source that refuses connections and whose URL holds a password, `alerts dispatch` through an SMTP server that
 rejects the login, an ACS endpoint that is down and a signed webhook, `alerts list`, `notify test`) with logs
 at Debug, every stdout and stderr kept; then `GET /api/health`, `/api/health/details` and `/api/metrics`
-through the function app's own handlers (what the devhost serves) with every log record at DEBUG captured.
+through the function app's own handlers (what the devhost serves) and the management API (reads, a dry run,
+the one-click ack page) through its app, with every log record at DEBUG captured.
 On PostgreSQL the monitoring database URL holds a password too (trust authentication ignores it).
 Nothing leaves the machine: every server is on 127.0.0.1 and the unreachable ones are closed local ports.
 """
@@ -38,7 +39,16 @@ ACS_KEY = "YWNzLXNlY3JldC1rZXktMzE0MTU5"  # base64, as ACS access keys are
 SOURCE_PASSWORD = "src-pw-Kt4Nv6w"
 MONITORING_PASSWORD = "mon-pw-Jd5Rc8p"
 WEBHOOK_TOKEN = "hooktoken-Vb2Mx7"
-SECRETS = [SMTP_PASSWORD, WEBHOOK_SECRET, ACS_KEY, SOURCE_PASSWORD, MONITORING_PASSWORD, WEBHOOK_TOKEN]
+ACK_TOKEN_SECRET = "acksec-Hn6Wq3z"
+SECRETS = [
+    SMTP_PASSWORD,
+    WEBHOOK_SECRET,
+    ACS_KEY,
+    SOURCE_PASSWORD,
+    MONITORING_PASSWORD,
+    WEBHOOK_TOKEN,
+    ACK_TOKEN_SECRET,
+]
 
 
 def closed_port() -> int:
@@ -62,6 +72,8 @@ def _environment(database: Database, smtp: SmtpCapture, port: int) -> dict[str, 
         "Notifications__Smtp__Username": "mgrid",
         "Notifications__Smtp__Password": SMTP_PASSWORD,  # the server expects another one
         "Notifications__WebhookSecret": WEBHOOK_SECRET,
+        "Notifications__AckTokenSecret": ACK_TOKEN_SECRET,  # notices carry signed one-click links
+        "Notifications__PublicBaseUrl": "http://127.0.0.1:7071",
         "Notifications__Acs__ConnectionString": f"endpoint=https://127.0.0.1:{port}/;accesskey={ACS_KEY}",
         "Notifications__Acs__From": "+18005550100",
         "Notifications__AllowHttpLoopback": "true",
@@ -134,6 +146,33 @@ def _http_answers() -> list[str]:
     return answers
 
 
+API_CALLS = [
+    ("GET", "/api/kpis", None),
+    ("GET", "/api/kpis/1", None),
+    ("GET", "/api/kpis/1/history", None),
+    ("POST", "/api/kpis/1/run", {"dry_run": True}),
+    ("GET", "/api/alerts", None),
+    ("GET", "/api/alerts/1", None),
+    ("GET", "/api/silences?all=true", None),
+    ("GET", "/api/openapi.json", None),
+    ("GET", "/api/alerts/1/ack?token=1.1.9999999999.forged", None),
+]
+
+
+def _api_answers() -> list[str]:
+    """The management API and the ack page, through the app the `api` function serves."""
+    from fastapi.testclient import TestClient
+
+    from shared.api.app import create_app
+
+    answers = []
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        for method, path, body in API_CALLS:
+            response = client.request(method, path, json=body)
+            answers.append(f"{method} {path} -> {response.status_code}\n{response.text}")
+    return answers
+
+
 def test_no_secret_appears_in_anything_a_full_run_prints(
     database: Database,
     http_receiver: HttpReceiver,
@@ -150,12 +189,17 @@ def test_no_secret_appears_in_anything_a_full_run_prints(
             monkeypatch.setenv(name, value)
         with caplog.at_level(logging.DEBUG):
             printed += _http_answers()
+            printed += _api_answers()
         printed += [
             f"{record.name} {record.levelname} {record.getMessage()} {record.exc_text or ''}"
             for record in caplog.records
         ]
 
+    sent = "\n".join(f"{r.headers.as_string()} {r.body.decode()}" for r in http_receiver.requests)
+    assert "/ack?token=" in sent  # the webhook's notice carried a one-click link, signed with the secret
+    assert ACK_TOKEN_SECRET not in sent
     everything = "\n".join(printed)
+    assert "GET /api/kpis -> 200" in everything
     assert "rejected" in everything or "535" in everything  # the SMTP login really failed
     assert "connection" in everything.lower()  # and the source really refused
     assert any(request.path.startswith("/hooks/ops") for request in http_receiver.requests)  # signed, sent
