@@ -78,3 +78,18 @@ def test_ending_needs_a_known_silence_and_someone_to_end_it(
     headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "carol@example.com"}
     response = client.delete(f"/api/silences/{silence_id}", headers=headers)
     assert (response.status_code, response.json()["expired_by"]) == (200, "carol@example.com")
+
+
+def test_a_signed_in_user_adding_a_silence_is_its_author_whatever_by_says(
+    client: TestClient, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = {"kpi": "Deposits", "for": "1h", "by": "mallory", "reason": "r"}
+    headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "carol@example.com"}
+    assert (
+        client.post("/api/silences", json=body, headers=headers).json()["by"] == "mallory"
+    )  # header not trusted
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
+    added = client.post("/api/silences", json={**body, "by": None}, headers=headers)
+    assert (added.status_code, added.json()["by"]) == (201, "carol@example.com")
+    added = client.post("/api/silences", json=body, headers=headers)
+    assert (added.status_code, added.json()["by"]) == (201, "carol@example.com")
