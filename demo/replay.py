@@ -1,6 +1,6 @@
 """`python -m demo replay [--hours N]`: run every active KPI once for each of the last N hours and now,
-through the executor as if each slot were the present, so a fresh demo has history, bands and past alert
-episodes to show (the status page's charts, `GET /api/kpis/{id}/history`). Alerts open and resolve on the
+through the executor as if each slot were the present, so a fresh demo has history and past alert episodes
+to show (the status page's charts, `GET /api/kpis/{id}/history`). Alerts open and resolve on the
 way as they would have; their notices wait in the outbox for the devhost (or `mgrid alerts dispatch`)."""
 
 from __future__ import annotations

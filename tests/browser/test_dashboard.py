@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from demo import kpis as demo_kpis
 from tests.browser.conftest import Site
@@ -77,6 +77,52 @@ def test_a_kpis_chart_draws_its_values_against_the_band_with_episodes_and_a_tabl
     expect(desktop.locator("#chart-summary")).to_contain_text(f"{episodes} alert episode")
     desktop.wait_for_timeout(300)
     desktop.screenshot(path=screenshot_path("dashboard.png", tmp_path), full_page=True)
+
+
+#: Pixels of the chart's canvas painted with the band's fill (rgba(26, 127, 55, 0.16)) and nothing over it.
+BAND_PIXELS = """canvas => {
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let count = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+    if (Math.abs(r - 26) < 10 && Math.abs(g - 127) < 10 && Math.abs(b - 55) < 10 && a > 25 && a < 60) count++;
+  }
+  return count;
+}"""
+
+
+def _with_band(route: Route) -> None:
+    """The real answer, with a band of +-20 % around each value's mean added where the rule gave none."""
+    document = route.fetch().json()
+    items = document["items"]
+    for item in items:
+        mean = sum(other["current"] for other in items if other["key"] == item["key"]) / len(items)
+        if item["expected"] is None:
+            item.update(expected=mean, lower=0.8 * mean, upper=1.2 * mean)
+    route.fulfill(json=document)
+
+
+def test_a_band_in_the_history_is_drawn_tabled_and_summarised_and_the_range_can_be_chosen(
+    desktop: Page, site: Site
+) -> None:
+    # The demo's KPIs compute their baseline in SQL (baseline mode `source`), which has no band (DESIGN
+    # section 5: only the seasonal baseline stores one), so the band is added to the API's answer here.
+    open_page(desktop, site)
+    desktop.select_option("#chart-kpi", label="Deposits")
+    chart = desktop.locator("#chart-canvas")
+    expect(chart.locator("canvas")).to_have_count(1)
+    assert chart.locator("canvas").evaluate(BAND_PIXELS) == 0  # no band in the demo's own values
+    desktop.route("**/api/kpis/*/history?*", _with_band)
+    desktop.select_option("#chart-range", label="6 hours")  # redraws through the route
+    expect(desktop.locator("#chart-summary")).to_contain_text(re.compile(r"\(band [\d.,]+ to [\d.,]+\)"))
+    points = int(chart.get_attribute("data-points") or 0)
+    assert 5 <= points <= 8  # six hours of hourly values, and now
+    assert chart.locator("canvas").evaluate(BAND_PIXELS) > 1000
+    newest = desktop.locator("#chart-data tbody tr").first.locator("td")  # in a closed <details>: text only
+    band = [newest.nth(column).text_content() or "" for column in (2, 3, 4)]  # expected, lower, upper
+    assert all(re.fullmatch(r"[\d.,]+", text) for text in band), band
+    desktop.select_option("#chart-range", label="7 days")
+    expect(chart).not_to_have_attribute("data-points", str(points))
 
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
