@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 
@@ -121,3 +123,16 @@ def test_nothing_is_loaded_from_another_origin() -> None:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"(src|href)=\"(https?:)?//", text), path.name
         assert "cdn" not in text.lower(), path.name
+
+
+def test_the_chart_library_comes_from_npm_and_no_copy_of_it_is_in_the_repository() -> None:
+    pinned = json.loads((ROOT / "package.json").read_text(encoding="utf-8"))["devDependencies"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", pinned["uplot"])  # an exact version, locked in package-lock.json
+    charts = (ROOT / "web" / "src" / "charts.js").read_text(encoding="utf-8")
+    assert 'import uPlot from "uplot";' in charts  # bundled by esbuild from node_modules (web/build.mjs)
+    outside = {".git", ".venv", "node_modules", "dist", ".data", ".azurite", "__pycache__"}
+    copies = []
+    for _folder, folders, files in os.walk(ROOT):
+        folders[:] = [name for name in folders if name not in outside and not name.startswith(".venv")]
+        copies += [name for name in files if "uplot" in name.lower() or name.endswith(".min.js")]
+    assert copies == []
