@@ -80,3 +80,30 @@ def test_behind_app_service_authentication_the_ack_link_signs_in_first(
     assert links.ack_url.startswith(
         "https://m.example/.auth/login/aad?post_login_redirect_uri=%2Fapi%2Falerts%2F5%2Fack%3Ftoken%3D5.1."
     )
+
+
+def test_teams_and_slack_deliveries_carry_their_contacts_own_links(database: Database) -> None:
+    from tests.factories import insert_contact
+
+    service = build(
+        database, Notifications__PublicBaseUrl="https://mgrid.example.com", Notifications__AckTokenSecret="k"
+    )
+    with database.engine.begin() as connection:
+        kpi_id = insert_kpi(connection, make_kpi())
+        teams = insert_contact(connection, "T", kpi_id=kpi_id, teams_webhook="https://t.example.com/hook")
+        slack = insert_contact(connection, "S", kpi_id=kpi_id, slack_webhook="https://hooks.slack.com/x")
+    event = open_alert(service, kpi_id)
+    service.dispatcher.dispatch(event.event_id)
+    ((_, card_notice),) = service.senders[Channel.TEAMS].sent
+    ((_, slack_notice),) = service.senders[Channel.SLACK].sent
+    for notice, contact_id in [(card_notice, teams), (slack_notice, slack)]:
+        assert notice.alert_url == f"https://mgrid.example.com/api/dashboard?alert={event.alert_id}"
+        assert notice.ack_url is not None
+        token = parse_qs(urlsplit(notice.ack_url).query)["token"][0]
+        assert verify("k", token, alert_id=event.alert_id, now=NOW).contact_id == contact_id
+    assert [action["url"] for action in adaptive_card(card_notice)["actions"]] == [
+        card_notice.alert_url,
+        card_notice.ack_url,
+    ]
+    (buttons,) = [block for block in slack_message(slack_notice)["blocks"] if block["type"] == "actions"]
+    assert [button["url"] for button in buttons["elements"]] == [slack_notice.alert_url, slack_notice.ack_url]
