@@ -250,3 +250,33 @@ def test_a_dry_run_that_would_open_an_alert_names_no_alert_id(
             connection.scalar(select(func.count()).select_from(alerts).where(alerts.c.kpi_id == spike_id))
             == 0
         )
+
+
+def test_the_ack_link_acknowledges_once_and_a_resolved_alert_gets_a_clear_409_page(
+    client: TestClient, demo: Demo, database: Database
+) -> None:
+    from shared.domain.ack_token import issue
+    from tests.api.conftest import ACK_SECRET
+
+    token = issue(ACK_SECRET, alert_id=demo.alert, contact_id=demo.contact, now=NOW, ttl=timedelta(hours=1))
+    link = f"/api/alerts/{demo.alert}/ack"
+    first = client.post(link, params={"token": token})
+    assert (first.status_code, "Acknowledged: escalation has stopped." in first.text) == (200, True)
+    again = client.post(link, params={"token": token})
+    assert (again.status_code, "already acknowledged" in again.text) == (200, True)
+    assert client.post(f"/api/alerts/{demo.alert}/resolve", json={"by": "bob"}).status_code == 200
+    shown = client.get(link, params={"token": token})
+    assert (shown.status_code, "nothing to acknowledge" in shown.text, "<form" in shown.text) == (
+        200,
+        True,
+        False,
+    )
+    refused = client.post(link, params={"token": token})
+    assert (refused.status_code, refused.headers["content-type"].split(";")[0]) == (409, "text/html")
+    assert "already resolved" in refused.text
+    timeline = client.get(f"/api/alerts/{demo.alert}").json()["timeline"]
+    assert [(entry["type"], entry["actor"]) for entry in timeline] == [
+        ("opened", "system"),
+        ("acknowledged", "Ops"),
+        ("resolved", "bob"),
+    ]
