@@ -129,3 +129,30 @@ def test_a_pipeline_run_records_executions_deviations_deliveries_and_alert_trans
     assert events[0]["execution_id"] == str(execution_id)
     assert events[0]["kpi_id"] == kpi_id
     assert "execution_id" not in events[1]
+
+
+def test_each_alert_opened_by_a_batch_message_carries_its_own_execution_and_kpi_ids(
+    logs: InMemoryLogRecordExporter, engine: Engine, source_url: str
+) -> None:
+    settings = Settings.load()
+    clock = Clock(NOW + timedelta(seconds=5))
+    with engine.begin() as connection:
+        kpi_ids = [
+            insert_kpi(connection, make_kpi(indicator=name, sql_text=READINGS), next_run_at=None)
+            for name in ("Deposits", "Payouts")
+        ]
+        execution_ids = [queue_execution(connection, kpi_id, NOW) for kpi_id in kpi_ids]
+    runner = SourceRunner({"main": source_url}, pool_size=2, retry_wait_s=0)
+    messages = ExecutionMessages(
+        engine, Executor(engine, runner, settings, clock=clock), settings, never_deferred, clock=clock
+    )
+    try:
+        messages.handle(execution_message(execution_ids).encode(), owner="test")  # one message, two runs
+    finally:
+        runner.dispose()
+
+    opened = {(e["kpi"], e["execution_id"], e["kpi_id"]) for e in custom_events(logs)}
+    assert opened == {
+        ("Deposits", str(execution_ids[0]), kpi_ids[0]),
+        ("Payouts", str(execution_ids[1]), kpi_ids[1]),
+    }
