@@ -166,7 +166,11 @@ def test_after_the_silence_ends_the_open_alert_is_notified_once(world: World) ->
 
     assert world.subjects() == [UNSILENCED]
     assert world.timeline()[-2:] == ["unsilenced", "notified"]
+    world.at(START + timedelta(minutes=65))
+    world.evaluate(11)  # still breaching, inside the cooldown that the notice started: nothing more
+    assert world.subjects() == [UNSILENCED]
 
+    world.at(START + timedelta(minutes=70))
     world.evaluate(100)  # it recovers: those told hear that it is resolved
     assert world.subjects() == [UNSILENCED, (OPS, "[Resolved] Deposits/EU is 100")]
 
