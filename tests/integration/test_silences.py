@@ -262,8 +262,8 @@ def utc(*parts: int) -> datetime:
 
 
 # A weekly window Saturday 22:00 to Sunday 02:00 Europe/London, on both daylight-saving weekends of 2026:
-# spring forward (Sun 29 March, 01:00 UTC: 01:00 GMT -> 02:00 BST): 22:00 GMT .. 02:00 (skipped) = 22-01 UTC;
-# fall back (Sun 25 October, 01:00 UTC: 02:00 BST -> 01:00 GMT): 22:00 BST .. 02:00 GMT = 21-02 UTC.
+# spring forward (Sun 29 March, 01:00 UTC: 01:00 GMT -> 02:00 BST): 22:00 GMT .. 02:00 BST = 22-01 UTC (3 h);
+# fall back (Sun 25 October, 01:00 UTC: 02:00 BST -> 01:00 GMT): 22:00 BST .. 02:00 GMT = 21-02 UTC (5 h).
 @pytest.mark.parametrize(
     ("created", "starts", "ends"),
     [
