@@ -75,7 +75,9 @@ def test_a_pipeline_run_records_executions_deviations_deliveries_and_alert_trans
     mailbox = Mailbox()
     with engine.begin() as connection:
         kpi_id = insert_kpi(connection, make_kpi(sql_text=READINGS), next_run_at=None)
-        insert_contact(connection, "Ops", kpi_id=kpi_id, level=0, email="ops@example.com")
+        # Ops has a phone but no SMS channel is configured here: that delivery is skipped.
+        ops = {"email": "ops@example.com", "phone": "+447700900001"}
+        insert_contact(connection, "Ops", kpi_id=kpi_id, level=0, **ops)
         insert_contact(connection, "Lead", kpi_id=kpi_id, level=1, email="lead@example.com")
         execution_id = queue_execution(connection, kpi_id, NOW)
     runner = SourceRunner({"main": source_url}, pool_size=1, retry_wait_s=0)
@@ -112,6 +114,7 @@ def test_a_pipeline_run_records_executions_deviations_deliveries_and_alert_trans
     }
     assert deviations == {("Deposits", "low", "down"): 50, ("Deposits", "ok", "up"): 10}
     assert metrics.value("mgrid.notifications", channel="email", outcome="sent") == 1
+    assert metrics.value("mgrid.notifications", channel="sms", outcome="skipped") == 1
     transitions = {
         dict(a)["transition"]: p.value for a, p in metrics.points("mgrid.alerts.transitions").items()
     }
