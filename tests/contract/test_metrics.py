@@ -27,6 +27,7 @@ from shared.settings import Settings
 from tests.conftest import Database
 from tests.contract import test_escalation as escalation
 from tests.factories import NOW, insert_contact, insert_kpi, make_kpi
+from tests.telemetry_readers import Metrics
 
 ODD_NAME = 'Pay "EU" \\ all\nday'
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -272,7 +273,7 @@ def test_skipped_and_dropped_deliveries_are_counted_apart_from_failures(database
 
 
 def test_a_delivery_dropped_because_its_alert_was_acknowledged_counts_as_dropped_not_failed(
-    database: Database,
+    database: Database, metrics: Metrics
 ) -> None:
     service = escalation.build(database)
     service.senders[Channel.SMS].failures = 3  # the first round fails: a retry is left for the processor
@@ -284,6 +285,7 @@ def test_a_delivery_dropped_because_its_alert_was_acknowledged_counts_as_dropped
     service.processor.run()  # the retry finds the alert acknowledged
 
     assert ("Ops", "sms", "dropped", 3) in service.deliveries()
+    assert metrics.value("mgrid.notifications", channel="sms", outcome="dropped") == 1
     samples = parse(render_metrics(database.engine, now=service.clock(), settings=service.settings))
     assert by_channel(samples, "mgrid_notifications_dropped_24h")["sms"] == 1
     assert set(by_channel(samples, "mgrid_notifications_failed_24h").values()) == {0}
