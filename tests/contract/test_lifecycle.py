@@ -152,6 +152,15 @@ def test_deleting_a_contact_removes_its_links_and_deliveries_but_timelines_still
     assert all('"contact": "Ops"' in detail for detail in details)
     with pytest.raises(ContactNotFound):
         world.lifecycle.delete_contact("Ops")
+    for sender in world.service.senders.values():
+        sender.sent.clear()
+    actions = AlertActions(world.service.database.engine, clock=world.service.clock)
+    with world.service.database.engine.connect() as connection:
+        alert_id = connection.scalar(select(alerts.c.id).where(alerts.c.kpi_id == world.payouts))
+    resolved = actions.resolve(int(alert_id), by="bob")  # Ops was told of it, but Ops is gone
+    assert resolved.event is not None
+    world.service.dispatcher.dispatch_now([resolved.event.event_id])
+    assert [sent for sender in world.service.senders.values() for sent in sender.sent] == []
 
 
 def test_the_administrator_contact_cannot_be_deleted(world: World) -> None:
