@@ -39,8 +39,8 @@ def monitoring_engine() -> Engine:
     """The engine of the monitoring database named by `ConnectionStrings__Monitoring`. Every function uses
     it first, so building it also sets up telemetry export and the app's log level for the process."""
     settings = get_settings()
+    logs.apply_level(settings)  # first: setting telemetry up logs already
     telemetry.configure(settings)
-    logs.apply_level(settings)
     return create_monitoring_engine(settings.connection_strings.monitoring, credential=credential())
 
 

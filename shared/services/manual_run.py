@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from shared import telemetry
 from shared.db import alerts, executions, kpi_lookup
 from shared.db.kpi_lookup import find_kpi
 from shared.db.kpis import load_kpi
@@ -53,10 +54,11 @@ def run_now(
             _refuse_inactive(connection, kpi_id)
         execution_id = executions.create_manual(connection, kpi_id, now=now)
     deadline = time.monotonic() + WAIT_FOR_SLOT_S
-    report = executor.execute(execution_id, owner=owner)
-    while report.deferred and time.monotonic() < deadline:
-        sleep(1.0)
+    with telemetry.log_context(execution_id=execution_id, kpi_id=kpi_id):
         report = executor.execute(execution_id, owner=owner)
+        while report.deferred and time.monotonic() < deadline:
+            sleep(1.0)
+            report = executor.execute(execution_id, owner=owner)
     return report
 
 

@@ -42,6 +42,7 @@ def test_kpi_delete_resolves_its_open_alert_and_removes_the_kpi_with_its_history
 
 
 def test_prune_lists_without_yes_and_applies_with_it(tmp_path: Path, env: dict[str, str]) -> None:
+    assert json.loads(mgrid("kpi", "run", "Deposits", cwd=tmp_path, **env).stdout)["alerts"]  # history, alert
     (tmp_path / "empty.yaml").write_text("contacts: []\nkpis: []\n", encoding="utf-8")
 
     planned = run_json(tmp_path, env, "kpi", "import", "empty.yaml", "--prune")
@@ -50,9 +51,17 @@ def test_prune_lists_without_yes_and_applies_with_it(tmp_path: Path, env: dict[s
     assert (planned["applied"], planned["delete"]["kpis"]) == (False, ["Deposits"])
     assert text.stdout.strip() == "would delete KPI Deposits (add --yes to apply)"
     assert [kpi["indicator"] for kpi in run_json(tmp_path, env, "kpi", "list")] == ["Deposits"]
+    assert len(run_json(tmp_path, env, "alerts", "list")) == 1
     applied = run_json(tmp_path, env, "kpi", "import", "empty.yaml", "--prune", "--yes")
-    assert (applied["applied"], applied["deleted"][0]["kpi"]["indicator"]) == (True, "Deposits")
+    [deleted] = applied["deleted"]
+    assert (applied["applied"], deleted["kpi"]["indicator"], len(deleted["resolved_alerts"])) == (
+        True,
+        "Deposits",
+        1,
+    )
+    assert (deleted["removed"]["historical_data"], deleted["removed"]["alerts"]) == (1, 1)
     assert run_json(tmp_path, env, "kpi", "list") == []
+    assert run_json(tmp_path, env, "alerts", "list", "--status", "resolved") == []
 
 
 def test_contacts_delete_removes_a_contact_and_an_unknown_one_is_an_error(

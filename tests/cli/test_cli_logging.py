@@ -23,3 +23,17 @@ def test_mgrid_logs_json_lines_at_the_minimum_level(tmp_path: Path) -> None:
     assert debug
     assert all(line["logger"].startswith("mgrid") for line in debug)
     assert all({"timestamp", "level", "logger", "message"} <= set(line) for line in verbose_lines)
+
+
+def test_mgrid_json_lines_of_a_run_carry_its_execution_kpi_and_alert_ids(tmp_path: Path) -> None:
+    env = {**deposits_environment(tmp_path), "Worker__Logging__Format": "json"}
+
+    result = mgrid("kpi", "run", "Deposits", cwd=tmp_path, **env)
+
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)
+    [opened] = [line for line in map(json.loads, result.stderr.splitlines()) if "opened" in line["message"]]
+    assert opened["logger"] == "mgrid.events"
+    assert opened["execution_id"] == run["execution_id"]
+    assert opened["alert_id"] == run["alerts"][0]["id"]
+    assert isinstance(opened["kpi_id"], int)

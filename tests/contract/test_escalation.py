@@ -313,11 +313,14 @@ def test_a_channel_that_is_not_configured_is_skipped_naming_the_setting(service:
     assert service.dispatcher.retry_due(limit=100).event_ids == []  # a skipped delivery is never retried
 
 
-def test_a_retry_whose_alert_was_acknowledged_meanwhile_is_dropped_not_failed(service: Service) -> None:
+@pytest.mark.parametrize("action", ["acknowledge", "resolve"])
+def test_a_retry_whose_alert_was_acknowledged_or_resolved_meanwhile_is_dropped_not_failed(
+    service: Service, action: str
+) -> None:
     service.senders[Channel.SMS].failures = 3
     opened = open_alert(service, seed(service).kpi_id)
     service.dispatcher.dispatch(opened.event_id)
-    AlertActions(service.database.engine, clock=service.clock).acknowledge(opened.alert_id, by="alice")
+    getattr(AlertActions(service.database.engine, clock=service.clock), action)(opened.alert_id, by="alice")
     service.clock.now = NOW + timedelta(hours=1)
 
     report = service.dispatcher.retry_due(limit=100)

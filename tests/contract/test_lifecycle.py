@@ -152,6 +152,15 @@ def test_deleting_a_contact_removes_its_links_and_deliveries_but_timelines_still
     assert all('"contact": "Ops"' in detail for detail in details)
     with pytest.raises(ContactNotFound):
         world.lifecycle.delete_contact("Ops")
+    for sender in world.service.senders.values():
+        sender.sent.clear()
+    actions = AlertActions(world.service.database.engine, clock=world.service.clock)
+    with world.service.database.engine.connect() as connection:
+        alert_id = connection.scalar(select(alerts.c.id).where(alerts.c.kpi_id == world.payouts))
+    resolved = actions.resolve(int(alert_id), by="bob")  # Ops was told of it, but Ops is gone
+    assert resolved.event is not None
+    world.service.dispatcher.dispatch_now([resolved.event.event_id])
+    assert [sent for sender in world.service.senders.values() for sent in sender.sent] == []
 
 
 def test_the_administrator_contact_cannot_be_deleted(world: World) -> None:
@@ -200,6 +209,7 @@ def test_prune_without_apply_lists_what_it_would_delete_and_changes_nothing(
 
 def test_prune_with_apply_makes_the_database_match_the_file(world: World, tmp_path: Path) -> None:
     (tmp_path / "kpis.yaml").write_text(FILE, encoding="utf-8")
+    world.service.senders[Channel.EMAIL].sent.clear()
 
     report = world.lifecycle.prune(tmp_path / "kpis.yaml", apply=True, by="alice", now=NOW)
 
@@ -219,6 +229,16 @@ def test_prune_with_apply_makes_the_database_match_the_file(world: World, tmp_pa
         assert list(connection.scalars(select(kpis.c.indicator))) == ["Payouts"]
         assert sorted(connection.scalars(select(contacts.c.name))) == ["Admin", "Lead"]
     assert world.count(historical_data, historical_data.c.kpi_id == world.payouts) == 1  # history kept
+    # Deposits had history and an open alert: the alert was resolved ("KPI deleted") and Ops, who was told
+    # about it, heard so before Ops went too; then everything recorded under Deposits went.
+    deposits = report.deletions[0]
+    assert (len(deposits["resolved_alerts"]), deposits["notifications"]["sent"]) == (1, 2)
+    assert (deposits["removed"]["historical_data"], deposits["removed"]["alerts"]) == (1, 1)
+    [(address, notice)] = world.service.senders[Channel.EMAIL].sent
+    assert (address, notice.subject.startswith("[Resolved] Deposits")) == ("ops@example.com", True)
+    assert "KPI deleted" in notice.body
+    for table in (kpi_executions, historical_data, alerts, kpi_contacts):
+        assert world.count(table, table.c.kpi_id == world.deposits) == 0
 
 
 def test_prune_refuses_a_file_whose_kpis_name_contacts_it_would_delete(world: World, tmp_path: Path) -> None:

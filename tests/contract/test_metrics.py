@@ -1,6 +1,6 @@
 """`GET /api/metrics`'s text on SQLite and PostgreSQL: valid Prometheus exposition format (read back with
 `prometheus_client`'s parser) whose values are those of the database: KPIs and staleness, unresolved alerts,
-recent executions, the outbox, failed and retrying deliveries, heartbeats."""
+recent executions, the outbox, failed, retrying, skipped and dropped deliveries, heartbeats."""
 
 from __future__ import annotations
 
@@ -17,11 +17,17 @@ from shared.db.outbox import mark_dispatched
 from shared.db.status import heartbeat
 from shared.db.tables import alerts, kpi_executions, kpis, notifications
 from shared.domain.alert import AlertEventType, AlertKind, Severity
+from shared.domain.health import HealthStatus
 from shared.domain.kpi import Schedule
+from shared.domain.notification import Channel
+from shared.services.alerts.actions import AlertActions
+from shared.services.health import alert_processing_check
 from shared.services.metrics import render_metrics
 from shared.settings import Settings
 from tests.conftest import Database
+from tests.contract import test_escalation as escalation
 from tests.factories import NOW, insert_contact, insert_kpi, make_kpi
+from tests.telemetry_readers import Metrics
 
 ODD_NAME = 'Pay "EU" \\ all\nday'
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -264,3 +270,25 @@ def test_skipped_and_dropped_deliveries_are_counted_apart_from_failures(database
     assert by_channel(samples, "mgrid_notifications_skipped_24h")["sms"] == 1
     assert by_channel(samples, "mgrid_notifications_dropped_24h")["email"] == 1
     assert set(by_channel(samples, "mgrid_notifications_failed_24h").values()) == {0}
+
+
+def test_a_delivery_dropped_because_its_alert_was_acknowledged_counts_as_dropped_not_failed(
+    database: Database, metrics: Metrics
+) -> None:
+    service = escalation.build(database)
+    service.senders[Channel.SMS].failures = 3  # the first round fails: a retry is left for the processor
+    opened = escalation.open_alert(service, escalation.seed(service).kpi_id)
+    service.dispatcher.dispatch(opened.event_id)
+    AlertActions(database.engine, clock=service.clock).acknowledge(opened.alert_id, by="alice")
+    service.clock.now = NOW + timedelta(hours=1)
+
+    service.processor.run()  # the retry finds the alert acknowledged
+
+    assert ("Ops", "sms", "dropped", 3) in service.deliveries()
+    assert metrics.value("mgrid.notifications", channel="sms", outcome="dropped") == 1
+    samples = parse(render_metrics(database.engine, now=service.clock(), settings=service.settings))
+    assert by_channel(samples, "mgrid_notifications_dropped_24h")["sms"] == 1
+    assert set(by_channel(samples, "mgrid_notifications_failed_24h").values()) == {0}
+    status, detail = alert_processing_check(database.engine, service.settings, now=service.clock())
+    assert (detail["dropped_deliveries_24h"], detail["failed_deliveries_24h"]) == (1, 0)
+    assert status is HealthStatus.HEALTHY

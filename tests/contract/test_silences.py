@@ -8,24 +8,28 @@ tests/integration/test_silences.py."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, select
+from sqlalchemy import event as sql_event
 
 from shared.db.tables import alert_events, silences
 from shared.domain.notification import Channel
+from shared.services.alerts import silencing
 from shared.services.alerts.actions import AlertActions
 from shared.services.alerts.processor import AlertProcessor
 from shared.services.alerts.silences import InvalidSilence, SilenceNotFound, SilenceRequest, SilenceService
 from shared.services.definitions import export_document, import_file
 from shared.settings import Settings
+from tests import factories
 from tests.conftest import Database
 from tests.contract.test_escalation import Service, build, open_alert, seed
-from tests.factories import NOW
+from tests.factories import NOW, insert_kpi, make_kpi
 
 DAY = timedelta(days=1)
 
@@ -159,6 +163,76 @@ def test_two_processors_at_once_handle_a_silences_end_once(
         thread.join()
     assert sorted(counts) == [0, 1]
     assert events(service).count("unsilenced") == 1
+
+
+#: Open alerts of KPIs no silence names: what handling an ended silence must never read through.
+OTHER_KPIS = 300
+#: How each table may be read: alerts by their KPI or id, KPIs by indicator, owner or id (never all of them).
+#: (PostgreSQL writes a text column's condition as `(owner)::text = ...`, SQLite as `owner=?`.)
+READ_BY = {
+    "alerts": re.compile(r"\b(kpi_id|id|rowid)(\)::\w+)? ?="),
+    "kpis": re.compile(r"\b(indicator|owner|id|rowid)(\)::\w+)? ?="),
+    "silences": re.compile(r"\w"),
+}
+
+
+def plans(connection: Connection, backend: str, statements: list[tuple[str, Any]]) -> list[str]:
+    """The query plan of each SELECT and UPDATE, one text each. PostgreSQL plans with sequential scans
+    switched off, so a `Seq Scan` is left only where no index can serve the statement."""
+    if backend == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    explain = "EXPLAIN " if backend == "postgresql" else "EXPLAIN QUERY PLAN "
+    return [
+        "\n".join(str(row[-1]).strip() for row in connection.exec_driver_sql(explain + statement, parameters))
+        for statement, parameters in statements
+        if statement.lstrip().upper().startswith(("SELECT", "UPDATE"))
+    ]
+
+
+def accesses(plan: str) -> list[tuple[str, str]]:
+    """(table, condition) of each read of a table in a plan: SQLite's `SCAN`/`SEARCH` lines, PostgreSQL's scan
+    nodes with the index condition under them; the condition is empty for a read of the whole table."""
+    lines = plan.splitlines()
+    found = []
+    for n, line in enumerate(lines):
+        if match := re.match(r"(?:SCAN|SEARCH) (\w+)(.*)", line):
+            found.append((match[1], match[2] if "(" in match[2] else ""))
+        elif match := re.search(r"Scan(?: using \S+)? on (\w+)", line):
+            below = lines[n + 1].strip() if n + 1 < len(lines) else ""
+            found.append((match[1], below if below.startswith(("Index Cond", "Recheck Cond")) else ""))
+    return found
+
+
+def test_handling_ended_silences_reads_their_kpis_alerts_through_indexes_never_every_open_alert(
+    service: Service, silences_service: SilenceService
+) -> None:
+    setup = seed(service)
+    with service.database.engine.begin() as connection:
+        for n in range(OTHER_KPIS):
+            kpi_id = insert_kpi(connection, make_kpi(indicator=f"Other{n}", owner=f"Team{n % 30}"))
+            factories.open_alert(connection, kpi_id)
+        connection.exec_driver_sql("ANALYZE")
+    silences_service.add(request(duration="1h"))  # by indicator
+    silences_service.add(request(kpi=None, owner="Payments", duration="1h"))  # by owner
+    open_alert(service, setup.kpi_id)
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        statements.append((statement, parameters))
+
+    with service.database.engine.begin() as connection:
+        sql_event.listen(connection, "before_cursor_execute", capture)
+        handled = silencing.handle_ends(
+            connection, now=NOW + timedelta(minutes=61), limit=100, timeout=timedelta(hours=1), seen=set()
+        )
+        sql_event.remove(connection, "before_cursor_execute", capture)
+        found = plans(connection, service.database.backend, statements)
+
+    assert (handled.silences, len(handled.events)) == (2, 1)
+    reads = [(table, condition, plan) for plan in found for table, condition in accesses(plan)]
+    assert {table for table, _, _ in reads} >= {"alerts", "kpis", "silences"}
+    for table, condition, plan in reads:
+        assert table not in READ_BY or READ_BY[table].search(condition), plan
 
 
 def test_an_ended_silence_leaves_alerts_acknowledged_or_opened_after_its_end_alone(

@@ -75,7 +75,9 @@ def test_a_pipeline_run_records_executions_deviations_deliveries_and_alert_trans
     mailbox = Mailbox()
     with engine.begin() as connection:
         kpi_id = insert_kpi(connection, make_kpi(sql_text=READINGS), next_run_at=None)
-        insert_contact(connection, "Ops", kpi_id=kpi_id, level=0, email="ops@example.com")
+        # Ops has a phone but no SMS channel is configured here: that delivery is skipped.
+        ops = {"email": "ops@example.com", "phone": "+447700900001"}
+        insert_contact(connection, "Ops", kpi_id=kpi_id, level=0, **ops)
         insert_contact(connection, "Lead", kpi_id=kpi_id, level=1, email="lead@example.com")
         execution_id = queue_execution(connection, kpi_id, NOW)
     runner = SourceRunner({"main": source_url}, pool_size=1, retry_wait_s=0)
@@ -112,6 +114,7 @@ def test_a_pipeline_run_records_executions_deviations_deliveries_and_alert_trans
     }
     assert deviations == {("Deposits", "low", "down"): 50, ("Deposits", "ok", "up"): 10}
     assert metrics.value("mgrid.notifications", channel="email", outcome="sent") == 1
+    assert metrics.value("mgrid.notifications", channel="sms", outcome="skipped") == 1
     transitions = {
         dict(a)["transition"]: p.value for a, p in metrics.points("mgrid.alerts.transitions").items()
     }
@@ -129,3 +132,30 @@ def test_a_pipeline_run_records_executions_deviations_deliveries_and_alert_trans
     assert events[0]["execution_id"] == str(execution_id)
     assert events[0]["kpi_id"] == kpi_id
     assert "execution_id" not in events[1]
+
+
+def test_each_alert_opened_by_a_batch_message_carries_its_own_execution_and_kpi_ids(
+    logs: InMemoryLogRecordExporter, engine: Engine, source_url: str
+) -> None:
+    settings = Settings.load()
+    clock = Clock(NOW + timedelta(seconds=5))
+    with engine.begin() as connection:
+        kpi_ids = [
+            insert_kpi(connection, make_kpi(indicator=name, sql_text=READINGS), next_run_at=None)
+            for name in ("Deposits", "Payouts")
+        ]
+        execution_ids = [queue_execution(connection, kpi_id, NOW) for kpi_id in kpi_ids]
+    runner = SourceRunner({"main": source_url}, pool_size=2, retry_wait_s=0)
+    messages = ExecutionMessages(
+        engine, Executor(engine, runner, settings, clock=clock), settings, never_deferred, clock=clock
+    )
+    try:
+        messages.handle(execution_message(execution_ids).encode(), owner="test")  # one message, two runs
+    finally:
+        runner.dispose()
+
+    opened = {(e["kpi"], e["execution_id"], e["kpi_id"]) for e in custom_events(logs)}
+    assert opened == {
+        ("Deposits", str(execution_ids[0]), kpi_ids[0]),
+        ("Payouts", str(execution_ids[1]), kpi_ids[1]),
+    }

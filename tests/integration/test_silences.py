@@ -166,7 +166,11 @@ def test_after_the_silence_ends_the_open_alert_is_notified_once(world: World) ->
 
     assert world.subjects() == [UNSILENCED]
     assert world.timeline()[-2:] == ["unsilenced", "notified"]
+    world.at(START + timedelta(minutes=65))
+    world.evaluate(11)  # still breaching, inside the cooldown that the notice started: nothing more
+    assert world.subjects() == [UNSILENCED]
 
+    world.at(START + timedelta(minutes=70))
     world.evaluate(100)  # it recovers: those told hear that it is resolved
     assert world.subjects() == [UNSILENCED, (OPS, "[Resolved] Deposits/EU is 100")]
 
@@ -258,8 +262,8 @@ def utc(*parts: int) -> datetime:
 
 
 # A weekly window Saturday 22:00 to Sunday 02:00 Europe/London, on both daylight-saving weekends of 2026:
-# spring forward (Sun 29 March, 01:00 UTC: 01:00 GMT -> 02:00 BST): 22:00 GMT .. 02:00 (skipped) = 22-01 UTC;
-# fall back (Sun 25 October, 01:00 UTC: 02:00 BST -> 01:00 GMT): 22:00 BST .. 02:00 GMT = 21-02 UTC.
+# spring forward (Sun 29 March, 01:00 UTC: 01:00 GMT -> 02:00 BST): 22:00 GMT .. 02:00 BST = 22-01 UTC (3 h);
+# fall back (Sun 25 October, 01:00 UTC: 02:00 BST -> 01:00 GMT): 22:00 BST .. 02:00 GMT = 21-02 UTC (5 h).
 @pytest.mark.parametrize(
     ("created", "starts", "ends"),
     [

@@ -95,7 +95,7 @@ def test_an_expired_silence_is_inactive_from_its_expiry() -> None:
         ("sun", "01:00-03:00", utc(2026, 3, 29, 1, 0), True),
         ("sun", "01:00-03:00", utc(2026, 3, 29, 1, 59), True),
         ("sun", "01:00-03:00", utc(2026, 3, 29, 2, 0), False),
-        # across midnight into spring forward: Sat 22:00 GMT .. Sun 02:00 (skipped) = 22:00-01:00 UTC
+        # across midnight into spring forward: Sat 22:00 GMT .. Sun 02:00 BST (the jump) = 22:00-01:00 UTC
         ("sat", "22:00-02:00", utc(2026, 3, 28, 22, 0), True),
         ("sat", "22:00-02:00", utc(2026, 3, 29, 0, 59), True),
         ("sat", "22:00-02:00", utc(2026, 3, 29, 1, 0), False),

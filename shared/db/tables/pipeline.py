@@ -97,6 +97,7 @@ kpis = Table(
         name="threshold_complete",
     ),
     Index("ix_kpis_next_run_at", "next_run_at"),
+    Index("ix_kpis_owner", "owner"),  # the KPIs a silence matches by owner
 )
 
 kpi_executions = Table(

@@ -296,13 +296,15 @@ class AlertRecorder:
             execution_id=scope.execution_id,
             dispatch=dispatch,
         )
-        telemetry.record_alert_transition(
-            transition=transition.value,
-            severity=severity(scope.kpi.priority).value,
-            alert_id=alert_id,
-            kpi=scope.kpi.indicator,
-            metric_key=key,
-        )
+        # The execution's ids, also where no enclosing context names them (a batch of several, a manual run).
+        with telemetry.log_context(execution_id=scope.execution_id, kpi_id=scope.kpi.id):
+            telemetry.record_alert_transition(
+                transition=transition.value,
+                severity=severity(scope.kpi.priority).value,
+                alert_id=alert_id,
+                kpi=scope.kpi.indicator,
+                metric_key=key,
+            )
         return Transitioned(alert_id=alert_id, metric_key=key, transition=transition, event=event)
 
 
