@@ -1,5 +1,5 @@
 """The detection benchmark's oracle (`benchmarks/_oracle.py`): exact tails of Poisson and negative binomial
-counts, its episodes and its run verdicts."""
+counts, its episodes and its run verdicts; the in-process replay's KPI definitions."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from benchmarks import _series, detection_replay
 from benchmarks._oracle import Judged, Tails, breaches, episodes_of_breaches, tails
 from benchmarks._scoring import Episode
 
@@ -93,3 +94,13 @@ def test_a_run_of_moderate_scores_breaches_only_with_runs() -> None:
     longer = [*slots[:4], Judged(slot=T0 + 4 * HOUR, z=-2.5, mid_z=-2.5)]
     assert [b for _at, b in breaches(longer, threshold=4.0, runs=True)] == [False] * 4 + [True]
     assert [b for _at, b in breaches(slots, threshold=2.5, runs=False)] == [False, True, True, True, False]
+
+
+def test_the_in_process_replay_judges_by_the_benchmarks_own_seasonal_definition() -> None:
+    dataset = _series.generate(seed=11, kpis=2)
+    found = detection_replay.kpis(dataset, 3.5)
+    assert sorted(found) == ["k00", "k01"]
+    rule = found["k00"].rule
+    assert (rule.baseline.mode, rule.baseline.weeks_back, rule.baseline.tolerance) == ("seasonal", 8, 3.5)
+    assert rule.deviation_percent == 20
+    assert found["k00"].schedule.frequency_minutes == 60
