@@ -69,7 +69,7 @@ def _replay(hours: int) -> int:
         now=datetime.now(UTC),
         hours=hours,
     )
-    outcome = f"{report.executions} executions, {report.failed} failed"
+    outcome = f"{report.executions} executions, {report.failed} failed, {report.skipped} already stored"
     sys.stdout.write(f"replayed {report.slots} slots: {outcome}\n")
     return 0 if report.failed == 0 else 1
 

@@ -1,9 +1,11 @@
-"""The demo's definitions file: the original's five seeded KPIs and contacts, as queries on the demo source.
+"""The demo's definitions file: the original's five seeded KPIs and contacts, as queries on the demo source,
+and a sixth KPI on the seasonal detector.
 
-Every KPI computes its own baseline in SQL (`baseline: {mode: source}`): the same window 1-4 weeks back,
-so it works on the very first run. `history` mode would compare with this KPI's own stored values of
-those weeks, which a fresh monitoring database does not have yet. SQL differs between SQLite and
-PostgreSQL only in date arithmetic and in the names of the scalar max/min functions.
+The original's five compute their own baseline in SQL (`baseline: {mode: source}`): the same window 1-4
+weeks back, so they work on the very first run. The sixth, `Hourly Country Deposits`, is judged against its
+own stored values at the same hour of earlier weeks (`baseline: {mode: seasonal}`), with a band; a fresh
+monitoring database gets those weeks from `mgrid kpi backfill` (scripts/run-local runs it). SQL differs
+between SQLite and PostgreSQL only in date arithmetic and in the names of the scalar max/min functions.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ HEADER = """\
 # Transaction Volume count successful rows, as the original did; Country Deposits and White Label
 # Performance count deposit attempts, so they show traffic (a market going quiet) while Settlement
 # Companies shows failures, instead of every failure also moving every country and label.
+#
+# The sixth KPI, Hourly Country Deposits, is not the original's: deposit attempts per country for each whole
+# hour, judged by the seasonal detector (baseline mode `seasonal`) against its own stored values at the same
+# hour of the previous 4 weeks, with a band (expected, lower, upper) stored with every value. It needs those
+# weeks in the monitoring database: `mgrid kpi backfill "Hourly Country Deposits" --weeks 5` fills them from
+# this source (`make run` does). Its tolerance is 3 standard deviations rather than the default 4: these
+# counts are smooth (no bursts), and a country's 70 % drop for an hour is 3 to 6 standard deviations, so 4
+# would find it only at the evening peak.
 """
 
 #: indicator, owner, priority, frequency (min), deviation %, cooldown (min), minimum, noise floor
@@ -51,8 +61,18 @@ _SEED = (
     ("White Label Performance", "Itai", 2, 2, 30.0, 90, 20.0, 5.0),
 )
 
-#: The indicators of the demo, in file order.
-INDICATORS = tuple(seed[0] for seed in _SEED)
+#: The KPI on the seasonal detector: deposit attempts per country each hour, with a band.
+SEASONAL = "Hourly Country Deposits"
+SEASONAL_WEEKS_BACK = 4
+SEASONAL_TOLERANCE = 3.0
+SEASONAL_SUBJECT = "{Indicator} {MetricKey}: {CurrentValue}, expected {Expected} ({Lower} to {Upper})"
+SEASONAL_DESCRIPTION = (
+    "{Indicator} ({MetricKey}) was {CurrentValue} between {WindowStart} and {WindowEnd}; the same hour of "
+    "the previous 4 weeks gives an expected {Expected}, band {Lower} to {Upper}. Severity {Severity}."
+)
+
+#: The indicators of the demo, in file order: the original's five, then the seasonal one.
+INDICATORS = (*(seed[0] for seed in _SEED), SEASONAL)
 
 
 def contacts() -> list[dict[str, Any]]:
@@ -69,10 +89,11 @@ def contacts() -> list[dict[str, Any]]:
 
 def document(dialect: Dialect) -> dict[str, Any]:
     """The definitions document (contacts and KPIs) for a demo source of this dialect."""
-    queries = _queries(_Sql(dialect))
+    sql = _Sql(dialect)
+    queries = _queries(sql)
     return {
         "contacts": contacts(),
-        "kpis": [_kpi(*seed, query=queries[seed[0]]) for seed in _SEED],
+        "kpis": [*(_kpi(*seed, query=queries[seed[0]]) for seed in _SEED), _seasonal_kpi(sql)],
     }
 
 
@@ -116,6 +137,18 @@ def _kpi(
     }
 
 
+def _seasonal_kpi(sql: _Sql) -> dict[str, Any]:
+    """Attempts per country each whole hour against the same hour of the previous weeks: no minimum, since
+    the band follows the quiet nights that made the original's minimums fire."""
+    return {
+        **_kpi(SEASONAL, "Gavriel", 2, 60, 25.0, 120, 0.0, 5.0, query=_hourly_country_query(sql)),
+        "minimum_threshold": None,
+        "baseline": {"mode": "seasonal", "weeks_back": SEASONAL_WEEKS_BACK, "tolerance": SEASONAL_TOLERANCE},
+        "subject_template": SEASONAL_SUBJECT,
+        "description_template": SEASONAL_DESCRIPTION,
+    }
+
+
 class _Sql:
     """The few expressions that differ between the dialects."""
 
@@ -127,6 +160,12 @@ class _Sql:
         if self.dialect == "sqlite":  # SQLite gets and stores UTC text: shift it as text
             return f"datetime(:{parameter}, '-{7 * weeks} days')"
         return f"CAST(:{parameter} AS timestamptz) - INTERVAL '{7 * weeks} days'"
+
+    def bound(self, parameter: str) -> str:
+        """The window bound `:parameter` as the source compares timestamps."""
+        if self.dialect == "sqlite":
+            return f"datetime(:{parameter})"
+        return f"CAST(:{parameter} AS timestamptz)"
 
     def windows(self) -> str:
         """A CTE of the current window (week 0) and the same window 1..WEEKS_BACK weeks back."""
@@ -182,6 +221,20 @@ def _rate_query(sql: _Sql) -> str:
         "  100.0 * SUM(CASE WHEN week > 0 THEN ok ELSE 0 END)\n"
         "    / NULLIF(SUM(CASE WHEN week > 0 THEN total ELSE 0 END), 0) AS historical_value\n"
         "FROM weekly GROUP BY metric_key ORDER BY metric_key"
+    )
+
+
+def _hourly_country_query(sql: _Sql) -> str:
+    """Deposit attempts per country in the window only (the seasonal baseline is read from our history); a
+    country without any is a 0, not a missing key."""
+    return (
+        "SELECT c.name AS key, COALESCE(n.attempts, 0) AS current_value\n"  # noqa: S608  # constants only
+        "FROM countries c LEFT JOIN (\n"
+        "  SELECT t.country_code, COUNT(*) AS attempts FROM deposits t\n"
+        f"  WHERE t.created_at >= {sql.bound('window_start')} AND t.created_at < {sql.bound('window_end')}\n"
+        "  GROUP BY t.country_code\n"
+        ") n ON n.country_code = c.code\n"
+        "ORDER BY c.name"
     )
 
 

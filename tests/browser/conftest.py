@@ -1,6 +1,6 @@
 """The status page in a real browser: Debian's chromium driven by Playwright (no browser download), against a
-devhost on the demo (its source, KPIs and 24 replayed hours) with a function key, Azurite's queues and the
-demo mailbox catching the notices."""
+devhost on the demo (its source, KPIs, the seasonal KPI's backfilled weeks and 24 replayed hours) with a
+function key, Azurite's queues and the demo mailbox catching the notices."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from shared import runtime
 from shared.db import migrate
 from shared.db.engine import create_monitoring_engine
 from shared.local_settings import read_values
+from shared.services.backfill import Backfiller
 from shared.services.definitions import import_file
 from shared.settings import Settings
 from shared.sources import SourceRunner
@@ -76,8 +77,8 @@ def browser() -> Iterator[Browser]:
 
 
 def _demo_database(workdir: Path, now: datetime, env: dict[str, str]) -> Engine:
-    """The monitoring database with the demo's KPIs and 24 replayed hours, their notices sent (`env` is also
-    the process environment)."""
+    """The monitoring database with the demo's KPIs, the seasonal KPI's weeks backfilled and 24 replayed hours
+    (as `make run` makes it), their notices sent (`env` is also the process environment)."""
     source_url = env["ConnectionStrings__Sources__main"]
     demo_source.build(source_url, now=now, seed=0)
     kpi_file = workdir / "kpis.yaml"
@@ -88,6 +89,7 @@ def _demo_database(workdir: Path, now: datetime, env: dict[str, str]) -> Engine:
     import_file(engine, kpi_file, settings, now=now)
     runner = SourceRunner({"main": source_url}, pool_size=2, retry_wait_s=0)
     try:
+        Backfiller(engine, runner, settings).run(demo_kpis.SEASONAL, weeks=5, now=now)
         replay.replay(engine, runner, settings, now=now, hours=24)
         runtime.event_dispatcher().dispatch_outbox(limit=1000)
     finally:

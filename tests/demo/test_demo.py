@@ -1,5 +1,6 @@
 """The demo: its source builds on SQLite and PostgreSQL, deterministically; its KPI file validates; and on a
-fresh monitoring database the anomalous KPIs breach and open alerts on their first run."""
+fresh monitoring database, with the seasonal KPI's earlier weeks backfilled as `make run` does, the anomalous
+KPIs breach and open alerts on their first run, and the seasonal KPI's values have a band."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from sqlalchemy.engine import make_url
 from demo import kpis, source
 from shared.db import migrate
 from shared.db.engine import create_monitoring_engine
-from shared.db.tables import alerts
+from shared.db.tables import alerts, historical_data
 from shared.definitions import load_text, parse_definitions
+from shared.domain.kpi import BaselineMode
+from shared.services.backfill import Backfiller
 from shared.services.definitions import import_file
 from shared.services.execution import Executor
 from shared.services.execution_report import ExecutionReport
@@ -35,6 +38,7 @@ BREACHING = {
     "Deposits": {"TotalDeposits"},
     "Settlement Companies": {"PayFlow"},
     "Country Deposits": {"Germany"},
+    kpis.SEASONAL: {"Germany"},
 }
 CLEAN = ("Transaction Volume", "White Label Performance")
 
@@ -67,13 +71,15 @@ def test_the_sqlite_demo_builds_with_plausible_row_counts(tmp_path: Path) -> Non
 
 
 def query_results(url: str, dialect: kpis.Dialect, window: dict[str, object]) -> dict[str, dict[str, Any]]:
-    """Each demo KPI's rows, `{key: (current, historical)}`, for the window."""
+    """Each demo KPI's rows, `{key: (current, historical)}` (historical None where the query has none), for
+    the window."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
             return {
                 kpi["indicator"]: {
-                    row[0]: (row[1], row[2]) for row in connection.execute(text(kpi["query"]), window)
+                    row[0]: (row[1], row[2] if len(row) > 2 else None)
+                    for row in connection.execute(text(kpi["query"]), window)
                 }
                 for kpi in kpis.document(dialect)["kpis"]
             }
@@ -100,6 +106,8 @@ def test_the_postgresql_demo_builds_with_the_same_rows_and_its_queries_see_the_a
         assert germany_now < 0.5 * float(germany_before)
         payflow_now, payflow_before = results["Settlement Companies"]["PayFlow"]
         assert payflow_now < 80 < payflow_before
+        hourly = {country: current for country, (current, _) in results[kpis.SEASONAL].items()}
+        assert hourly["Germany"] == germany_now  # the same attempts, counted in the window only
     finally:
         with postgres_admin.connect() as connection:
             connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -142,11 +150,17 @@ def test_the_kpi_file_validates_with_the_original_seed_values(dialect: kpis.Dial
     links = {kpi.indicator: [(link.name, link.level) for link in found] for kpi, found in definitions.kpis}
     assert links["Deposits"] == [("Amnon", 0), ("Tech Team", 1)]
     assert links["Transaction Volume"] == [("Tech Team", 0)]
+    seasonal = seeded[kpis.SEASONAL]
+    assert seasonal.rule.baseline.mode is BaselineMode.SEASONAL
+    assert seasonal.rule.minimum_threshold is None  # the band follows the quiet nights
+    assert (seasonal.schedule.frequency_minutes, seasonal.last_minutes) == (60, 60)
+    assert links[kpis.SEASONAL] == [("Gavriel", 0), ("Tech Team", 1)]
 
 
 @pytest.fixture
 def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Engine, Executor]]:
-    """A fresh monitoring database with the demo KPIs imported, and an executor on the demo source."""
+    """A fresh monitoring database with the demo KPIs imported and the seasonal KPI's 5 weeks backfilled (as
+    `make run` does), and an executor on the demo source."""
     source_url = f"sqlite:///{tmp_path / 'source.db'}"
     source.build(source_url, now=NOW, seed=0)
     kpi_file = tmp_path / "kpis.yaml"
@@ -157,6 +171,8 @@ def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Engi
     migrate.upgrade(engine)
     import_file(engine, kpi_file, settings, now=NOW)
     runner = SourceRunner({"main": source_url}, pool_size=2, retry_wait_s=0)
+    filled = Backfiller(engine, runner, settings).run(kpis.SEASONAL, weeks=5, now=NOW)
+    assert filled.stored == filled.slots == 5 * 7 * 24  # every hour of the data before NOW, NOW not yet
     yield engine, Executor(engine, runner, settings, clock=lambda: NOW + timedelta(seconds=5))
     runner.dispose()
     engine.dispose()
@@ -179,6 +195,29 @@ def test_the_anomalous_kpis_breach_and_open_alerts_on_the_first_run(demo: tuple[
     with engine.connect() as connection:
         opened = connection.scalar(select(func.count()).select_from(alerts))
     assert opened == sum(len(keys) for keys in BREACHING.values())
+
+
+def test_the_seasonal_kpis_first_run_after_the_backfill_has_a_band_and_stores_it(
+    demo: tuple[Engine, Executor],
+) -> None:
+    engine, executor = demo
+    report = run(engine, executor, kpis.SEASONAL)
+    assert report.status == "succeeded"
+    assert {e.key for e in report.evaluations} == {name for _, name, _, _ in source.COUNTRIES}
+    for evaluation in report.evaluations:
+        lower, expected, upper = evaluation.lower, evaluation.expected, evaluation.upper
+        assert lower is not None
+        assert expected is not None
+        assert upper is not None
+        assert lower <= expected <= upper, evaluation
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(historical_data.c.expected, historical_data.c.lower, historical_data.c.upper).where(
+                historical_data.c.execution_id == report.execution_id
+            )
+        ).all()
+    assert len(stored) == len(source.COUNTRIES)
+    assert all(None not in band for band in stored), stored
 
 
 def test_python_m_demo_build_writes_the_source_and_the_kpi_file(tmp_path: Path) -> None:
