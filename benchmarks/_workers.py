@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 
-from benchmarks._databases import POSTGRES_ADMIN_URL
+from benchmarks._databases import admin_url
 from benchmarks._executor import BATCH, THREADS, settings
 from shared.db.engine import create_monitoring_engine
 from shared.services.execution import Executor
@@ -188,11 +188,15 @@ def server_stopwatch() -> Callable[[], float]:
     return since
 
 
-@functools.cache
 def _postmaster() -> int | None:
-    """The postmaster of the server at POSTGRES_ADMIN_URL (the parent of a backend), or None when it is not
-    a process of this machine."""
-    engine = create_engine(POSTGRES_ADMIN_URL)
+    return _postmaster_of(admin_url())
+
+
+@functools.cache
+def _postmaster_of(url: str) -> int | None:
+    """The postmaster of the server at `url` (the parent of a backend), or None when it is not a process
+    of this machine."""
+    engine = create_engine(url)
     try:
         with engine.connect() as connection:
             backend = int(connection.scalar(text("SELECT pg_backend_pid()")) or 0)
