@@ -248,8 +248,8 @@ def _throughput(results: Results) -> str:
         "database, offered the executor's warm-up rate (that many copies of the query, each every second; "
         f"connection pool of {THREADS}), resumed only for its own windows; its executions come from its "
         "`queries_total` counter. Client CPU: user + system time of the process(es) running the queries, "
-        "per execution; server CPU: of all `postgres` processes, per execution. The target is met when "
-        "either configuration meets it.\n",
+        "per execution; server CPU: of the benchmarked cluster's processes, per execution. The target is met "
+        "when either configuration meets it.\n",
         "| Query | Who | Executions/s | Client CPU ms/exec | Server CPU ms/exec | Target | Result |",
         "|---|---|---|---|---|---|---|",
     ]
