@@ -91,7 +91,7 @@ $(BENCH_STAMP):
 bench: $(PY_STAMP)
 	-scripts/ensure-postgres
 	-$(MAKE) --no-print-directory $(BENCH_STAMP)
-	$(BIN)/python -m benchmarks.pipeline --query-exporter $(BENCH_VENV)/bin/query-exporter
+	$(BIN)/python -m benchmarks.pipeline --own-cluster --query-exporter $(BENCH_VENV)/bin/query-exporter
 
 # End to end through devhost + Azurite with 1 and 3 host processes, batching off and on (about 6 minutes); writes only the
 # `<!-- e2e:start -->` section of benchmarks/RESULTS.md.

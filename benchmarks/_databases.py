@@ -21,9 +21,15 @@ from sqlalchemy.engine import make_url
 from shared.db import migrate
 from shared.db.engine import create_monitoring_engine
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "MGRID_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+SHARED_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def admin_url() -> str:
+    """The PostgreSQL server the benchmarks use: `MGRID_BENCH_POSTGRES_URL` (read at each call, so that a
+    benchmark may point it at a cluster of its own), by default the test suite's shared server."""
+    return os.environ.get("MGRID_BENCH_POSTGRES_URL", SHARED_POSTGRES_URL)
+
+
 BACKENDS = ("sqlite", "postgresql")
 
 
@@ -38,7 +44,7 @@ class Scratch:
         self._created: list[str] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="mgrid-bench-")
         self._admin = (
-            create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT") if backend != "sqlite" else None
+            create_engine(admin_url(), isolation_level="AUTOCOMMIT") if backend != "sqlite" else None
         )
 
     def __enter__(self) -> Scratch:
@@ -57,7 +63,7 @@ class Scratch:
         with self._admin.connect() as connection:
             connection.execute(text(f"CREATE DATABASE {name}"))
         self._created.append(name)
-        return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        return make_url(admin_url()).set(database=name).render_as_string(hide_password=False)
 
     def monitoring(self, role: str) -> tuple[str, Engine]:
         """A new monitoring database, migrated to head, and its engine (`create_monitoring_engine`)."""

@@ -24,9 +24,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from benchmarks import _seed
+from benchmarks._workers import cpu_ns
 
 SETTLE_S = 2.0  #: after SIGCONT: let the scheduler drop the runs it missed while stopped
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class QueryExporter:
@@ -105,8 +105,7 @@ class QueryExporter:
         return ok, failed
 
     def _cpu(self) -> float:
-        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14 and 15)
+        return cpu_ns(self._process.pid) / 1e9
 
 
 def version(binary: Path) -> str:

@@ -27,9 +27,13 @@ from benchmarks._targets import (
 from benchmarks._throughput import (
     BATCH_THREADS,
     BATCH_THREADS_PER_PROCESS,
+    LADDER_FACTOR,
+    LADDER_START,
     PROCESSES,
     ROUND_S,
+    SUSTAINED,
     THREADS_PER_PROCESS,
+    Ladder,
     Rates,
     Throughput,
 )
@@ -244,8 +248,8 @@ def _throughput(results: Results) -> str:
         "database, offered the executor's warm-up rate (that many copies of the query, each every second; "
         f"connection pool of {THREADS}), resumed only for its own windows; its executions come from its "
         "`queries_total` counter. Client CPU: user + system time of the process(es) running the queries, "
-        "per execution; server CPU: of all `postgres` processes, per execution. The target is met when "
-        "either configuration meets it.\n",
+        "per execution; server CPU: of the benchmarked cluster's processes, per execution. The target is met "
+        "when either configuration meets it.\n",
         "| Query | Who | Executions/s | Client CPU ms/exec | Server CPU ms/exec | Target | Result |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -272,7 +276,34 @@ def _throughput(results: Results) -> str:
                 lines.append(f"| | query-exporter errors | {result.exporter.failures:.0f} | | | | |")
         elif result.exporter_problem:
             lines.append(f"| {result.kind} | query-exporter | {result.exporter_problem} | | | | |")
+    for result in results.throughput:
+        if result.ladder is not None:
+            lines.append(_ladder(result.kind, result.ladder))
     return "\n".join(lines) + "\n"
+
+
+def _ladder(kind: str, ladder: Ladder) -> str:
+    lines = [
+        f"\n**query-exporter's sustained rate, {kind} query.** Each step a new query-exporter is offered a "
+        f"higher rate ({LADDER_START}/s, then {LADDER_FACTOR}x the last: that many copies of the query, each "
+        f"every second, connection pool of {THREADS}) and measured over a window of {ROUND_S:.0f} s after "
+        f"settling; it keeps up while it finishes at least {SUSTAINED:.0%} of the offered rate, and the "
+        "steps stop at the first it does not (past that its backlog of due queries grows without bound). "
+        f"Before each step, a window of ours: batched ({BATCH}/message), {PROCESSES} processes x "
+        f"{BATCH_THREADS_PER_PROCESS} thread, closed-loop (as many queued executions as it takes).\n",
+        "| Step | Offered/s | query-exporter finished/s | Kept up | Client CPU ms/exec | Server CPU ms/exec "
+        "| Ours: executions/s | Ours: client / server CPU ms/exec |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for number, (step, ours) in enumerate(zip(ladder.steps, ladder.ours.rounds, strict=False), start=1):
+        count, wall, cpu, server = ours
+        done = max(step.executions, 1)
+        lines.append(
+            f"| {number} | {step.offered} | {step.rate:.0f} | {'yes' if step.sustained else 'no'} "
+            f"| {step.cpu / done * 1000:.2f} | {step.server / done * 1000:.2f} "
+            f"| {count / wall:.0f} | {cpu / count * 1000:.2f} / {server / count * 1000:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def _rate_row(kind: str, who: str, rates: Rates, target: str, result: str) -> str:

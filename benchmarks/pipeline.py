@@ -18,12 +18,14 @@ and removed at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,9 +33,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from benchmarks import _executor, _exporter, _passes, _scheduler, _throughput
-from benchmarks._databases import BACKENDS, POSTGRES_ADMIN_URL, Scratch
+from benchmarks._databases import BACKENDS, Scratch, admin_url
 from benchmarks._machine import machine
 from benchmarks._report import Results, merge, render
+from tests.faults.cluster import Cluster, binaries
 
 log = logging.getLogger("bench")
 KINDS = ("realistic", "trivial")
@@ -78,15 +81,28 @@ def main(argv: list[str] | None = None) -> int:
         help="only the throughput side by side (PostgreSQL; with --kinds trivial, a short loop;"
         " write it to another --output)",
     )
+    parser.add_argument(
+        "--own-cluster",
+        action="store_true",
+        help="PostgreSQL on a cluster of its own (initdb and pg_ctl from the machine's binaries, autovacuum"
+        " off like the shared server), so that server CPU is this benchmark's only",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     log.setLevel(logging.INFO)
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
-    sizes = QUICK if args.quick else Sizes()
-    kinds = tuple(kind.strip() for kind in args.kinds.split(",") if kind.strip() in KINDS)
     exporter: Path | None = args.query_exporter
     if exporter is None or not exporter.exists():
         log.warning("query-exporter not found (%s): the comparison is skipped", exporter or "not given")
+    with contextlib.ExitStack() as stack:
+        if args.own_cluster and "postgresql" in backends:
+            stack.enter_context(_own_cluster())
+        return _run(args, argv, backends, exporter)
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None, backends: list[str], exporter: Path | None) -> int:
+    sizes = QUICK if args.quick else Sizes()
+    kinds = tuple(kind.strip() for kind in args.kinds.split(",") if kind.strip() in KINDS)
     started = time.monotonic()
     results = Results(
         command=_command(argv),
@@ -169,6 +185,30 @@ def _run_backend(
         bench.close()
 
 
+@contextlib.contextmanager
+def _own_cluster() -> Iterator[None]:
+    """A PostgreSQL cluster for this run, `MGRID_BENCH_POSTGRES_URL` pointing at it meanwhile (spawned
+    worker processes inherit it); the shared server when the binaries are missing."""
+    found = binaries()
+    if found is None:
+        log.warning("no PostgreSQL server binaries (initdb, pg_ctl): the shared server at %s", admin_url())
+        yield
+        return
+    cluster = Cluster(found)
+    previous = os.environ.get("MGRID_BENCH_POSTGRES_URL")
+    try:
+        cluster.start("autovacuum=off", "max_connections=200")
+        os.environ["MGRID_BENCH_POSTGRES_URL"] = cluster.url()
+        log.info("postgresql: a cluster of its own on port %d (%s)", cluster.port, found)
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MGRID_BENCH_POSTGRES_URL", None)
+        else:
+            os.environ["MGRID_BENCH_POSTGRES_URL"] = previous
+        cluster.destroy()
+
+
 def _command(argv: list[str] | None) -> str:
     python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else sys.executable
     command = shlex.join([python, "-m", "benchmarks.pipeline", *(sys.argv[1:] if argv is None else argv)])
@@ -176,7 +216,7 @@ def _command(argv: list[str] | None) -> str:
 
 
 def _postgres_version() -> str:
-    engine = create_engine(POSTGRES_ADMIN_URL)
+    engine = create_engine(admin_url())
     try:
         with engine.connect() as connection:
             return str(connection.scalar(text("SHOW server_version")))

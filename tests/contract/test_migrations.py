@@ -67,10 +67,10 @@ def test_migrated_schema_has_the_hot_path_indexes(database: Database) -> None:
     assert indexes["alerts"]["ix_alerts_status_last_triggered_at"] == ["status", "last_triggered_at"]
     assert indexes["kpi_executions"]["ix_kpi_executions_status_lease_until"] == ["status", "lease_until"]
     assert indexes["kpi_executions"]["ix_kpi_executions_finished_at"] == ["finished_at"]
-    assert indexes["historical_data"]["ix_historical_data_kpi_id_metric_key_window_end"] == [
+    assert indexes["historical_data"]["ix_historical_data_kpi_id_window_end_metric_key"] == [
         "kpi_id",
-        "metric_key",
         "window_end",
+        "metric_key",
     ]
     assert indexes["historical_data"]["ix_historical_data_window_end"] == ["window_end"]
     assert indexes["notifications"]["ix_notifications_status_next_attempt_at"] == [

@@ -56,8 +56,10 @@ class Cluster:
             command = ["runuser", "-u", self._user, "--", *command]
         subprocess.run(command, check=True, capture_output=True, timeout=120, cwd=self.root)
 
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    def start(self, *settings: str) -> None:
+        """Start the server; `settings` are `name=value` server settings (by default fsync=off, for speed)."""
+        chosen = " ".join(f"-c {setting}" for setting in settings or ("fsync=off",))
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 {chosen}"
         self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-l", str(self.log), "-o", options)
 
     def restart(self) -> None:

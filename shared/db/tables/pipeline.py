@@ -155,7 +155,8 @@ historical_data = Table(
     Column("recorded_at", UtcDateTime, nullable=False),
     # One row per (execution, metric): a redelivered execution cannot write twice.
     UniqueConstraint("execution_id", "metric_key"),
-    Index("ix_historical_data_kpi_id_metric_key_window_end", "kpi_id", "metric_key", "window_end"),
+    # Every read gives the KPI and a range of window ends (never the key alone): the range follows the KPI.
+    Index("ix_historical_data_kpi_id_window_end_metric_key", "kpi_id", "window_end", "metric_key"),
     Index("ix_historical_data_window_end", "window_end"),
 )
 
