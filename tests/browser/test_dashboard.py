@@ -105,8 +105,9 @@ def _with_band(route: Route) -> None:
 def test_a_band_in_the_history_is_drawn_tabled_and_summarised_and_the_range_can_be_chosen(
     desktop: Page, site: Site
 ) -> None:
-    # The demo's KPIs compute their baseline in SQL (baseline mode `source`), which has no band (DESIGN
-    # section 5: only the seasonal baseline stores one), so the band is added to the API's answer here.
+    # Deposits computes its baseline in SQL (baseline mode `source`), which has no band (DESIGN section 5:
+    # only the seasonal baseline stores one), so the band is added to the API's answer here; the demo's
+    # seasonal KPI's own band is tests/browser/test_seasonal_band.py's.
     open_page(desktop, site)
     desktop.select_option("#chart-kpi", label="Deposits")
     chart = desktop.locator("#chart-canvas")
