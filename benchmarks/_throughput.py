@@ -140,16 +140,8 @@ def measure(bench: Bench, kind: str, *, rounds: int, exporter: Path | None, work
             result.batched_threads.rounds.append(
                 _threads_window(bench, workload.take(per_batched), batch=BATCH)
             )
-            ids = [item[0] for item in workload.take(per_batched)]
             result.batched_processes.rounds.append(
-                run_processes(
-                    urls,
-                    ids,
-                    processes=PROCESSES,
-                    threads=BATCH_THREADS_PER_PROCESS,
-                    seconds=ROUND_S,
-                    batch=BATCH,
-                )
+                _batched_processes_window(bench, workload.take(per_batched))
             )
             if runner is not None and result.exporter is not None:
                 ok, failed, wall, cpu, spent = runner.measure(ROUND_S, server_stopwatch)
@@ -169,23 +161,12 @@ def ladder(bench: Bench, workload: Workload, exporter: Path, workdir: Path, per_
     settling; it keeps up when it finishes at least SUSTAINED of that per second. Before each step, a
     window of ours (batched, closed-loop: queued executions as fast as it takes them), so the two are
     measured side by side."""
-    urls = (bench.monitoring_url, bench.source_url)
     result = Ladder()
     offered = float(LADDER_START)
     for _ in range(LADDER_STEPS):
         grow(bench, workload, per_window)
         settle(bench)
-        ids = [item[0] for item in workload.take(per_window)]
-        result.ours.rounds.append(
-            run_processes(
-                urls,
-                ids,
-                processes=PROCESSES,
-                threads=BATCH_THREADS_PER_PROCESS,
-                seconds=ROUND_S,
-                batch=BATCH,
-            )
-        )
+        result.ours.rounds.append(_batched_processes_window(bench, workload.take(per_window)))
         runner = QueryExporter(
             exporter, bench.source_url, workload.sql, per_second=round(offered), pool=THREADS, workdir=workdir
         )
@@ -221,6 +202,18 @@ def _threads_window(bench: Bench, items: list[Item], *, batch: int = 1) -> tuple
         bench.executor, _queue(items), threads, ROUND_S, must_fill=True, batch=batch
     )
     return count, wall, cpu, server()
+
+
+def _batched_processes_window(bench: Bench, items: list[Item]) -> tuple[float, float, float, float]:
+    """One window of ours in PROCESSES processes, each taking batches of BATCH ids."""
+    return run_processes(
+        (bench.monitoring_url, bench.source_url),
+        [item[0] for item in items],
+        processes=PROCESSES,
+        threads=BATCH_THREADS_PER_PROCESS,
+        seconds=ROUND_S,
+        batch=BATCH,
+    )
 
 
 def _exporter(
