@@ -127,12 +127,7 @@ class EventDispatcher:
             pending = deliveries.claimable(connection, event_id, now=now) if wanted else []
             members = recipients.contacts_by_id(connection, {d.contact_id for d in pending})
         notice = _notice(context) if pending else None
-        results = [
-            self._deliver(
-                d, self._personal(notice, context, members.get(d.contact_id)), members.get(d.contact_id)
-            )
-            for d in pending
-        ]
+        results = self._deliver_all(pending, notice, context, members)
         with self._engine.begin() as connection:
             self._record(connection, context, results, report, now=self._clock())
             outbox.mark_dispatched(connection, event_id, now=self._clock())
@@ -173,12 +168,7 @@ class EventDispatcher:
                 continue
             report.event_ids.append(event_id)
             notice = _notice(context) if _still_relevant(context) and not self._held(context) else None
-            results = [
-                self._deliver(
-                    d, self._personal(notice, context, members.get(d.contact_id)), members.get(d.contact_id)
-                )
-                for d in pending
-            ]
+            results = self._deliver_all(pending, notice, context, members)
             with self._engine.begin() as connection:
                 self._record(connection, context, results, report, now=self._clock())
         return report
@@ -228,6 +218,21 @@ class EventDispatcher:
                 },
             )
         return bool(wanted)
+
+    def _deliver_all(
+        self,
+        pending: Sequence[Delivery],
+        notice: Notice | None,
+        context: EventContext,
+        members: Mapping[int, Member],
+    ) -> list[_Result]:
+        """Each pending delivery sent with its contact's own copy of the notice."""
+        return [
+            self._deliver(
+                d, self._personal(notice, context, members.get(d.contact_id)), members.get(d.contact_id)
+            )
+            for d in pending
+        ]
 
     def _personal(self, notice: Notice | None, context: EventContext, member: Member | None) -> Notice | None:
         return notice_links.personal(notice, context, member, self._notifications, now=self._clock())
