@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select, text
 
-from shared.db.tables import alert_events, alerts, kpi_executions, kpis, outbox, system_status
+from shared.db.tables import alert_events, alerts, kpi_executions, kpis, outbox, status_is, system_status
 from shared.domain.alert import UNRESOLVED, AlertEventType, AlertKind
 from shared.domain.execution import ExecutionStatus
 from shared.domain.health import KpiClock, staleness_since
@@ -68,7 +68,7 @@ def stuck_executions(connection: Connection, *, now: datetime) -> int:
     return int(
         connection.scalar(
             select(func.count()).where(
-                kpi_executions.c.status == ExecutionStatus.RUNNING.value,
+                status_is(kpi_executions.c.status, ExecutionStatus.RUNNING),
                 kpi_executions.c.lease_until < now,
             )
         )

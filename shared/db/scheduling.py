@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, Table, bindparam, insert, select, update
 
-from shared.db.tables import kpi_executions, kpis
+from shared.db.tables import kpi_executions, kpis, status_in, status_is
 from shared.domain.execution import ExecutionStatus, ExecutionTrigger
 from shared.domain.kpi import Schedule
 
-UNFINISHED = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
+UNFINISHED = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,7 +91,7 @@ def kpis_with_unfinished_executions(connection: Connection, kpi_ids: Sequence[in
     query = (
         select(kpi_executions.c.kpi_id)
         .distinct()
-        .where(kpi_executions.c.kpi_id.in_(kpi_ids), kpi_executions.c.status.in_(UNFINISHED))
+        .where(kpi_executions.c.kpi_id.in_(kpi_ids), status_in(kpi_executions.c.status, *UNFINISHED))
     )
     return set(connection.scalars(query))
 
@@ -133,7 +133,7 @@ def resend_stale(
             skip_locked(
                 select(kpi_executions.c.id)
                 .where(
-                    kpi_executions.c.status == ExecutionStatus.QUEUED.value,
+                    status_is(kpi_executions.c.status, ExecutionStatus.QUEUED),
                     kpi_executions.c.enqueued_at < sent_before,
                 )
                 .order_by(kpi_executions.c.enqueued_at)
@@ -155,7 +155,8 @@ def release_expired(
         skip_locked(
             select(kpi_executions.c.id, kpi_executions.c.kpi_id, kpi_executions.c.attempt)
             .where(
-                kpi_executions.c.status == ExecutionStatus.RUNNING.value, kpi_executions.c.lease_until < now
+                status_is(kpi_executions.c.status, ExecutionStatus.RUNNING),
+                kpi_executions.c.lease_until < now,
             )
             .order_by(kpi_executions.c.lease_until)
             .limit(limit),

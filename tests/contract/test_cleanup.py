@@ -402,7 +402,7 @@ def test_the_heartbeat_carries_the_summary(database: Database, config: Settings,
 
 EXPECTED_INDEX = {
     "historical_data": "ix_historical_data_window_end",
-    "kpi_executions": "ix_kpi_executions_finished_at",
+    "kpi_executions": "ix_kpi_executions_finished_finished_at",
     "notifications": "ix_notifications_created_at",
     "alert_events": "ix_alert_events_created_at",
     "alerts": "ix_alerts_resolved_at",

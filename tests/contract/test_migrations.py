@@ -65,8 +65,12 @@ def test_migrated_schema_has_the_hot_path_indexes(database: Database) -> None:
     assert indexes["alerts"]["ux_alerts_unresolved_kpi_metric"] == ["kpi_id", "metric_key"]
     assert indexes["alerts"]["ix_alerts_next_escalation_at"] == ["next_escalation_at"]
     assert indexes["alerts"]["ix_alerts_status_last_triggered_at"] == ["status", "last_triggered_at"]
-    assert indexes["kpi_executions"]["ix_kpi_executions_status_lease_until"] == ["status", "lease_until"]
-    assert indexes["kpi_executions"]["ix_kpi_executions_finished_at"] == ["finished_at"]
+    assert indexes["kpi_executions"]["ix_kpi_executions_queued_enqueued_at"] == ["enqueued_at"]
+    assert indexes["kpi_executions"]["ix_kpi_executions_running_lease_until"] == ["lease_until"]
+    assert indexes["kpi_executions"]["ix_kpi_executions_finished_finished_at"] == ["finished_at"]
+    assert not {"ix_kpi_executions_status_enqueued_at", "ix_kpi_executions_status_lease_until"} & set(
+        indexes["kpi_executions"]
+    )
     assert indexes["historical_data"]["ix_historical_data_kpi_id_window_end_metric_key"] == [
         "kpi_id",
         "window_end",

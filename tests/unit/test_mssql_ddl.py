@@ -40,6 +40,19 @@ def test_sql_server_enforces_one_unresolved_alert_per_kpi_metric_with_a_filtered
     )
 
 
+def test_sql_server_gives_the_execution_sweepers_filtered_indexes() -> None:
+    sql = migrate.offline_sql(MSSQL_URL)
+    for ddl in (
+        "CREATE INDEX ix_kpi_executions_queued_enqueued_at ON kpi_executions (enqueued_at) "
+        "WHERE status = 'queued'",
+        "CREATE INDEX ix_kpi_executions_running_lease_until ON kpi_executions (lease_until) "
+        "WHERE status = 'running'",
+        "CREATE INDEX ix_kpi_executions_finished_finished_at ON kpi_executions (finished_at) "
+        "WHERE finished_at IS NOT NULL",
+    ):
+        assert ddl in sql
+
+
 def test_sql_server_cascades_reach_each_table_by_one_path_only() -> None:
     # SQL Server refuses a foreign key that opens a second cascade path to a table (error 1785).
     paths: dict[str, set[tuple[str, ...]]] = {}

@@ -26,6 +26,8 @@ from shared.db.tables.pipeline import (
     kpis,
     metric_states,
     source_slots,
+    status_in,
+    status_is,
 )
 from shared.db.tables.recipients import contacts, kpi_contacts
 from shared.db.tables.silencing import NAMED_SQL, silences
@@ -51,5 +53,7 @@ __all__ = [
     "outbox",
     "silences",
     "source_slots",
+    "status_in",
+    "status_is",
     "system_status",
 ]

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     false,
+    literal_column,
     text,
     true,
 )
@@ -28,6 +30,13 @@ from shared.domain.execution import ExecutionStatus, ExecutionTrigger
 from shared.domain.kpi import Aggregate, BaselineMode, Direction, KpiKind, NoData, ThresholdOperator
 
 UNFINISHED_SQL = "status IN ('queued', 'running')"
+# The predicates of kpi_executions' partial indexes. A claim (queued -> running) or a finish (running -> done)
+# is never a HOT update, since it changes `status`: each one adds an entry to every index whose predicate
+# holds for the new row, so the sweepers' indexes hold only the rows they look for. A reader must state the
+# status as a literal (`status_is`), since a plan prepared for a bound parameter cannot use them.
+QUEUED_SQL = "status = 'queued'"
+RUNNING_SQL = "status = 'running'"
+FINISHED_SQL = "finished_at IS NOT NULL"
 
 
 kpis = Table(
@@ -123,17 +132,34 @@ kpi_executions = Table(
     UniqueConstraint("kpi_id", "slot"),
     one_of("triggered_by", ExecutionTrigger),
     one_of("status", ExecutionStatus),
-    Index("ix_kpi_executions_status_enqueued_at", "status", "enqueued_at"),
-    Index(
-        "ix_kpi_executions_unfinished_kpi_id",
-        "kpi_id",
-        sqlite_where=text(UNFINISHED_SQL),
-        postgresql_where=text(UNFINISHED_SQL),
-        mssql_where=text(UNFINISHED_SQL),
+    *(
+        Index(
+            name,
+            column,
+            sqlite_where=text(predicate),
+            postgresql_where=text(predicate),
+            mssql_where=text(predicate),
+        )
+        for name, column, predicate in (
+            ("ix_kpi_executions_unfinished_kpi_id", "kpi_id", UNFINISHED_SQL),
+            ("ix_kpi_executions_queued_enqueued_at", "enqueued_at", QUEUED_SQL),  # the re-send sweeper
+            ("ix_kpi_executions_running_lease_until", "lease_until", RUNNING_SQL),  # expired leases
+            ("ix_kpi_executions_finished_finished_at", "finished_at", FINISHED_SQL),  # cleanup, health
+        )
     ),
-    Index("ix_kpi_executions_status_lease_until", "status", "lease_until"),
-    Index("ix_kpi_executions_finished_at", "finished_at"),
 )
+
+
+def status_is(column: ColumnElement[str], status: ExecutionStatus) -> ColumnElement[bool]:
+    """`column = '<status>'` with the status as a literal, so that the partial index on that status serves
+    the statement in every plan, a prepared one's included."""
+    return column == literal_column(f"'{status.value}'")
+
+
+def status_in(column: ColumnElement[str], *statuses: ExecutionStatus) -> ColumnElement[bool]:
+    """`column IN ('<status>', ...)` with literals, as `status_is`."""
+    return column.in_([literal_column(f"'{status.value}'") for status in statuses])
+
 
 historical_data = Table(
     "historical_data",
