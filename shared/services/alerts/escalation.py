@@ -226,16 +226,13 @@ class EventDispatcher:
         context: EventContext,
         members: Mapping[int, Member],
     ) -> list[_Result]:
-        """Each pending delivery sent with its contact's own copy of the notice."""
-        return [
-            self._deliver(
-                d, self._personal(notice, context, members.get(d.contact_id)), members.get(d.contact_id)
-            )
-            for d in pending
-        ]
-
-    def _personal(self, notice: Notice | None, context: EventContext, member: Member | None) -> Notice | None:
-        return notice_links.personal(notice, context, member, self._notifications, now=self._clock())
+        """Each pending delivery sent with its contact's own copy of the notice (its links)."""
+        results = []
+        for delivery in pending:
+            member = members.get(delivery.contact_id)
+            own = notice_links.personal(notice, context, member, self._notifications, now=self._clock())
+            results.append(self._deliver(delivery, own, member))
+        return results
 
     def _deliver(self, delivery: Delivery, notice: Notice | None, member: Member | None) -> _Result:
         now = self._clock()
